@@ -1,0 +1,132 @@
+//! The command line: one module per verb. The only layer that touches the file system,
+//! the clock and the terminal.
+
+mod check;
+mod ir;
+mod output;
+mod run;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nnc::diagnostics::{Code, Diagnostics, Style, render, render_without_source};
+use nnc::{Program, SourceFile, Syntax};
+
+/// Exit codes, the same for every verb.
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The spec or its data is invalid.
+    pub const INVALID: i32 = 1;
+    /// Training produced NaN or infinity.
+    pub const DIVERGED: i32 = 3;
+    /// A file could not be read or written.
+    pub const IO: i32 = 4;
+}
+
+/// nnc: a declarative neural-network compiler.
+#[derive(Parser, Debug)]
+#[command(name = "nnc", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How much a trace records.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TraceLevel {
+    /// One record per epoch.
+    Epoch,
+    /// Also one record per step.
+    Step,
+    /// Also every forward value, gradient and update of every step.
+    Full,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compile a spec and train it, writing a deterministic trace.
+    #[command(after_help = "Examples:\n  nnc run specs/seed_forward.nn --trace full\n  nnc run specs/xor.nn -o xor.trace")]
+    Run {
+        /// The spec (`.nn`, or `.toml` for the TOML form).
+        spec: PathBuf,
+        /// How much the trace records.
+        #[arg(long, value_enum, default_value = "epoch")]
+        trace: TraceLevel,
+        /// Write the trace to this file (atomically) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check a spec and print a summary of its layers, shapes and parameters.
+    #[command(after_help = "Example:\n  nnc check specs/xor.nn")]
+    Check {
+        /// The spec.
+        spec: PathBuf,
+    },
+    /// Print the spec's IR graph.
+    #[command(after_help = "Examples:\n  nnc ir specs/seed_forward.nn\n  nnc ir --grad specs/seed_forward.nn")]
+    Ir {
+        /// The spec.
+        spec: PathBuf,
+        /// Include the backward (gradient) part.
+        #[arg(long)]
+        grad: bool,
+    },
+}
+
+/// Runs one command and returns its exit code.
+pub fn dispatch(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run { spec, trace, output } => run::run(&spec, trace, output.as_deref()),
+        Command::Check { spec } => check::check(&spec),
+        Command::Ir { spec, grad } => ir::ir(&spec, grad),
+    }
+}
+
+/// The report style for standard error: colours on a terminal unless NO_COLOR is set.
+pub fn style() -> Style {
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Style::Fancy
+    } else {
+        Style::Plain { width: 100 }
+    }
+}
+
+/// Prints diagnostics to standard error.
+pub fn report(diags: &Diagnostics, source: &SourceFile) {
+    if !diags.is_empty() {
+        eprint!("{}", render(diags, source, style()));
+    }
+}
+
+/// Reads and compiles a spec, printing diagnostics. Returns the program and its source,
+/// or the exit code to stop with.
+pub fn load(path: &std::path::Path) -> Result<(Program, SourceFile), i32> {
+    let name = path.display().to_string();
+    let text = match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                eprint!("{}", render_without_source(Code::Syntax, &format!("{name} is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()), Some("save the spec as UTF-8")));
+                return Err(exit::INVALID);
+            }
+        },
+        Err(e) => {
+            let resolved = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            eprint!("{}", render_without_source(Code::Io, &format!("cannot read {name}: {e}"), Some(&format!("looked for {}", resolved.display()))));
+            return Err(exit::IO);
+        }
+    };
+    let source = SourceFile { name: name.clone(), text };
+    match nnc::compile(&source.text, Syntax::from_path(&name)) {
+        Ok((program, warnings)) => {
+            report(&warnings, &source);
+            Ok((program, source))
+        }
+        Err(diags) => {
+            report(&diags, &source);
+            Err(exit::INVALID)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Output files that are never left half-written: text goes to a temporary file in the
+//! same folder, which is renamed over the target only once everything is written.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Where a command's output goes.
+pub enum Output {
+    /// Standard output.
+    Stdout(BufWriter<io::Stdout>),
+    /// A temporary file, renamed to `target` by `commit`.
+    File {
+        /// The file being written.
+        writer: BufWriter<File>,
+        /// Its temporary path.
+        temp: PathBuf,
+        /// Where it ends up.
+        target: PathBuf,
+    },
+}
+
+impl Output {
+    /// Standard output, or a temporary file next to `path`.
+    pub fn open(path: Option<&Path>) -> io::Result<Output> {
+        let Some(target) = path else { return Ok(Output::Stdout(BufWriter::new(io::stdout()))) };
+        let file_name = target.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the output path names no file"))?;
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(file_name);
+        temp_name.push(format!(".{}.tmp", std::process::id()));
+        let temp = target.with_file_name(temp_name);
+        let file = File::create(&temp)?;
+        Ok(Output::File { writer: BufWriter::new(file), temp, target: target.to_path_buf() })
+    }
+
+    /// Writes text.
+    pub fn write(&mut self, text: &str) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.write_all(text.as_bytes()),
+            Output::File { writer, .. } => writer.write_all(text.as_bytes()),
+        }
+    }
+
+    /// Flushes everything and, for a file, moves it into place.
+    pub fn commit(self) -> io::Result<()> {
+        match self {
+            Output::Stdout(mut w) => w.flush(),
+            Output::File { writer, temp, target } => {
+                let result = writer.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).and_then(|_| std::fs::rename(&temp, &target));
+                if result.is_err() {
+                    let _ = std::fs::remove_file(&temp);
+                }
+                result
+            }
+        }
+    }
+
+    /// Drops the output; a temporary file is removed.
+    pub fn abandon(self) {
+        if let Output::File { temp, writer, .. } = self {
+            drop(writer);
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}

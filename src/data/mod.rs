@@ -1,0 +1,78 @@
+//! Training data: examples as rows of features and targets, and the order in which
+//! minibatches visit them (a seeded shuffle per epoch).
+
+use ndarray::{Array2, ArrayViewMut2};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use crate::runtime::Scalar;
+
+/// Examples: one row of `x` (features) and `y` (targets) per example.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// Features, `[examples, inputs]`.
+    pub x: Array2<f64>,
+    /// Targets, `[examples, outputs]`.
+    pub y: Array2<f64>,
+}
+
+impl Dataset {
+    /// The number of examples.
+    pub fn len(&self) -> usize {
+        self.x.nrows()
+    }
+
+    /// Whether there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.x.nrows() == 0
+    }
+
+    /// The data in the run's float type.
+    pub fn cast<T: Scalar>(&self) -> (Array2<T>, Array2<T>) {
+        (self.x.mapv(T::of_f64), self.y.mapv(T::of_f64))
+    }
+}
+
+/// Copies the rows `rows` of `src` into `dst`, in that order.
+pub fn gather<T: Scalar>(src: &Array2<T>, rows: &[usize], mut dst: ArrayViewMut2<T>) {
+    for (mut d, &r) in dst.rows_mut().into_iter().zip(rows) {
+        d.assign(&src.row(r));
+    }
+}
+
+/// The RNG stream that shuffles examples.
+const SHUFFLE_STREAM: u64 = 2;
+
+/// Decides the order of examples in each epoch.
+pub struct Shuffler {
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    enabled: bool,
+}
+
+impl Shuffler {
+    /// A shuffler over `n` examples seeded with `seed`. When disabled, every epoch visits
+    /// the examples in file order.
+    pub fn new(n: usize, seed: u64, enabled: bool) -> Shuffler {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(SHUFFLE_STREAM);
+        Shuffler { rng, order: (0..n).collect(), enabled }
+    }
+
+    /// The order for the next epoch: a Fisher-Yates shuffle of the previous one.
+    pub fn next_epoch(&mut self) -> &[usize] {
+        if self.enabled {
+            for i in (1..self.order.len()).rev() {
+                let j = below(&mut self.rng, i + 1);
+                self.order.swap(i, j);
+            }
+        }
+        &self.order
+    }
+}
+
+/// A number in `0..n` from one 64-bit draw (multiply-shift; the bias is below 2^-32 for
+/// any n that fits in memory).
+pub fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
+    ((rng.next_u64() as u128 * n as u128) >> 64) as usize
+}

@@ -1,0 +1,219 @@
+//! The IR graph: a flat, topologically ordered list of instructions over SSA values.
+//!
+//! Every value has a unique name, a shape (whose first dimension may be the batch) and an
+//! origin. The graph's dtype applies to every value. Instructions are typed when they
+//! are added: `push` runs the op's shape rule and refuses what does not fit.
+
+use crate::ir::op::{Op, ShapeError};
+use crate::ir::shape::{DType, Shape};
+use crate::syntax::ast::Span;
+
+/// The index of a value in its graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub usize);
+
+/// How a parameter gets its first value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// Values given in the spec, row-major.
+    Explicit(Vec<f64>),
+    /// Every element zero.
+    Zeros,
+    /// Normal with mean 0 and this standard deviation.
+    Normal {
+        /// Standard deviation.
+        std: f64,
+    },
+    /// Uniform on [-limit, limit].
+    Uniform {
+        /// Half-width of the interval.
+        limit: f64,
+    },
+    /// Uniform on ±sqrt(6 / (fan_in + fan_out)) (Keras' default).
+    GlorotUniform,
+    /// Normal with standard deviation sqrt(2 / fan_in) (PyTorch's kaiming_normal).
+    HeNormal,
+}
+
+/// What kind of thing a graph input is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The features of a batch, `x`.
+    Features,
+    /// The targets of a batch, `y`.
+    Targets,
+}
+
+/// How a value is defined.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Def {
+    /// A batch input.
+    Input(Role),
+    /// A trainable parameter and its initialiser.
+    Param(Init),
+    /// The output of the instruction at this index.
+    Inst(usize),
+}
+
+/// Whether a value belongs to the forward or the backward computation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Computed from inputs and parameters.
+    Forward,
+    /// Emitted by `autodiff`.
+    Backward,
+}
+
+/// Where a value came from: the layer and spec span that made it, and the pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// The layer's name, when a layer made it.
+    pub layer: Option<String>,
+    /// The span of the spec text that made it.
+    pub span: Option<Span>,
+    /// Forward or backward.
+    pub pass: Pass,
+}
+
+impl Origin {
+    /// A forward value made by a layer.
+    pub fn layer(name: &str, span: Span) -> Origin {
+        Origin { layer: Some(name.to_string()), span: Some(span), pass: Pass::Forward }
+    }
+}
+
+/// One value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueInfo {
+    /// Its unique name (`hidden.weight`, `hidden.pre`, `grad(out.weight)`).
+    pub name: String,
+    /// Its shape.
+    pub shape: Shape,
+    /// How it is defined.
+    pub def: Def,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// One instruction: an op applied to values, defining one new value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inst {
+    /// The operation.
+    pub op: Op,
+    /// Its arguments.
+    pub args: Vec<ValueId>,
+    /// The value it defines.
+    pub out: ValueId,
+}
+
+/// Why an instruction or value could not be added.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum GraphError {
+    /// The op's shape rule refused the arguments.
+    #[error("`{name}`: {source}")]
+    Shape {
+        /// The value being defined.
+        name: String,
+        /// What the shape rule said.
+        source: ShapeError,
+    },
+    /// A name already in use.
+    #[error("the name `{0}` is already used in the graph")]
+    DuplicateName(String),
+}
+
+/// A computation graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    /// The model's name.
+    pub name: String,
+    /// The element type of every value.
+    pub dtype: DType,
+    /// Every value, indexed by `ValueId`.
+    pub values: Vec<ValueInfo>,
+    /// The instructions, in an order where arguments come before their users.
+    pub insts: Vec<Inst>,
+    /// The parameters, in declaration order.
+    pub params: Vec<ValueId>,
+    /// The gradient of the loss for each parameter (same order), once `autodiff` ran.
+    pub grads: Vec<ValueId>,
+    /// The model's prediction.
+    pub prediction: ValueId,
+    /// The scalar loss.
+    pub loss: ValueId,
+}
+
+impl Graph {
+    /// An empty graph with the batch inputs `x : features` and `y : targets`.
+    pub fn new(name: &str, dtype: DType, features: Shape, targets: Shape) -> Graph {
+        let mut g = Graph {
+            name: name.to_string(),
+            dtype,
+            values: Vec::new(),
+            insts: Vec::new(),
+            params: Vec::new(),
+            grads: Vec::new(),
+            prediction: ValueId(0),
+            loss: ValueId(0),
+        };
+        let origin = Origin { layer: None, span: None, pass: Pass::Forward };
+        g.values.push(ValueInfo { name: "x".into(), shape: features, def: Def::Input(Role::Features), origin: origin.clone() });
+        g.values.push(ValueInfo { name: "y".into(), shape: targets, def: Def::Input(Role::Targets), origin });
+        g
+    }
+
+    /// The features input.
+    pub fn x(&self) -> ValueId {
+        ValueId(0)
+    }
+
+    /// The targets input.
+    pub fn y(&self) -> ValueId {
+        ValueId(1)
+    }
+
+    /// A value's description.
+    pub fn value(&self, id: ValueId) -> &ValueInfo {
+        &self.values[id.0]
+    }
+
+    /// Looks a value up by name.
+    pub fn find(&self, name: &str) -> Option<ValueId> {
+        self.values.iter().position(|v| v.name == name).map(ValueId)
+    }
+
+    fn add_value(&mut self, info: ValueInfo) -> Result<ValueId, GraphError> {
+        if self.find(&info.name).is_some() {
+            return Err(GraphError::DuplicateName(info.name));
+        }
+        self.values.push(info);
+        Ok(ValueId(self.values.len() - 1))
+    }
+
+    /// Adds a parameter.
+    pub fn add_param(&mut self, name: &str, shape: Shape, init: Init, origin: Origin) -> Result<ValueId, GraphError> {
+        let id = self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Param(init), origin })?;
+        self.params.push(id);
+        Ok(id)
+    }
+
+    /// Adds an instruction after running its shape rule, and returns the value it defines.
+    pub fn push(&mut self, op: Op, args: &[ValueId], name: &str, origin: Origin) -> Result<ValueId, GraphError> {
+        let shapes: Vec<&Shape> = args.iter().map(|a| &self.values[a.0].shape).collect();
+        let shape = op.output_shape(&shapes).map_err(|source| GraphError::Shape { name: name.to_string(), source })?;
+        let out = self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Inst(self.insts.len()), origin })?;
+        self.insts.push(Inst { op, args: args.to_vec(), out });
+        Ok(out)
+    }
+
+    /// The number of instructions that compute the forward pass (those before the first
+    /// backward one).
+    pub fn forward_len(&self) -> usize {
+        self.insts.iter().position(|i| self.value(i.out).origin.pass == Pass::Backward).unwrap_or(self.insts.len())
+    }
+
+    /// The number of scalar parameters.
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(|p| self.value(*p).shape.fixed_len().unwrap_or(0)).sum()
+    }
+}

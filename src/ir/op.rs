@@ -1,0 +1,204 @@
+//! The closed set of IR operations, each with its shape rule.
+//!
+//! Activations and losses are whole ops (not exp/log primitives) so that the IR reads
+//! like the math. Ops whose name ends in `Grad` appear only in backward graphs: they are
+//! the vector-Jacobian products that `autodiff` emits.
+
+use std::fmt;
+
+use crate::ir::shape::{Dim, Shape};
+
+/// An elementwise activation function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// 1 / (1 + e^-x).
+    Sigmoid,
+    /// tanh x.
+    Tanh,
+    /// max(x, 0).
+    Relu,
+}
+
+impl Activation {
+    /// The name used in specs and in the printed IR.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+        }
+    }
+}
+
+/// A loss: a mean over the batch of a per-example error, giving a scalar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Loss {
+    /// Mean over every element of (prediction - target)^2.
+    Mse,
+    /// -mean(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps].
+    BinaryCrossentropy,
+    /// -mean over examples of sum_k y_k log p_k, p clipped to [eps, 1 - eps].
+    CategoricalCrossentropy,
+}
+
+impl Loss {
+    /// The name used in specs and in the printed IR.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::BinaryCrossentropy => "binary_crossentropy",
+            Loss::CategoricalCrossentropy => "categorical_crossentropy",
+        }
+    }
+}
+
+/// The probability clip of the cross-entropy losses, as in Keras (`epsilon()`).
+pub const CLIP_EPS: f64 = 1e-7;
+
+/// An IR operation. Arguments are listed in each variant's documentation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// `(a, b)`: op(a) · op(b), where op transposes when its flag is set.
+    MatMul {
+        /// Use the transpose of `a`.
+        transpose_a: bool,
+        /// Use the transpose of `b`.
+        transpose_b: bool,
+    },
+    /// `(a, b)`: elementwise a + b of two values of the same shape.
+    Add,
+    /// `(v)`: repeats a `[n]` vector as every row of a `[N, n]` batch.
+    Broadcast,
+    /// `(m)`: sums a `[N, n]` batch over its rows, giving `[n]`.
+    SumRows,
+    /// `(x)`: an elementwise activation.
+    Activate(Activation),
+    /// `(x, y, dy)`: the activation's derivative at x (y = f(x)) times dy.
+    ActivateGrad(Activation),
+    /// `(x)`: softmax over each row.
+    Softmax,
+    /// `(y, dy)`: softmax's vector-Jacobian product, y (dy - sum(dy y)) per row.
+    SoftmaxGrad,
+    /// `(prediction, target)`: a loss, giving a scalar.
+    Loss(Loss),
+    /// `(prediction, target, dloss)`: the loss's gradient with respect to the prediction.
+    LossGrad(Loss),
+    /// `(probabilities, target, dloss)`: the gradient with respect to the logits of
+    /// softmax + categorical cross-entropy, or sigmoid + binary cross-entropy, in one
+    /// stable step: dloss (p sum(y) - y) / rows, or dloss (p - y) / elements.
+    LogitsLossGrad(Loss),
+    /// `()`: a scalar constant.
+    Constant(f64),
+}
+
+/// Why an op cannot be applied to its arguments.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ShapeError {
+    /// Wrong number of arguments.
+    #[error("{op} takes {expected} arguments, got {got}")]
+    Arity {
+        /// The op.
+        op: String,
+        /// How many it takes.
+        expected: usize,
+        /// How many it got.
+        got: usize,
+    },
+    /// Shapes that do not fit together.
+    #[error("{op} cannot take {shapes}")]
+    Mismatch {
+        /// The op.
+        op: String,
+        /// The argument shapes, printed.
+        shapes: String,
+    },
+}
+
+impl Op {
+    /// The op's name in the printed IR.
+    pub fn name(&self) -> String {
+        match self {
+            Op::MatMul { transpose_a, transpose_b } => match (transpose_a, transpose_b) {
+                (false, false) => "matmul".into(),
+                (true, false) => "matmul_tn".into(),
+                (false, true) => "matmul_nt".into(),
+                (true, true) => "matmul_tt".into(),
+            },
+            Op::Add => "add".into(),
+            Op::Broadcast => "broadcast".into(),
+            Op::SumRows => "sum_rows".into(),
+            Op::Activate(a) => a.name().into(),
+            Op::ActivateGrad(a) => format!("{}_grad", a.name()),
+            Op::Softmax => "softmax".into(),
+            Op::SoftmaxGrad => "softmax_grad".into(),
+            Op::Loss(l) => l.name().into(),
+            Op::LossGrad(l) => format!("{}_grad", l.name()),
+            Op::LogitsLossGrad(Loss::CategoricalCrossentropy) => "softmax_categorical_crossentropy_grad".into(),
+            Op::LogitsLossGrad(l) => format!("sigmoid_{}_grad", l.name()),
+            Op::Constant(c) => format!("constant {c}"),
+        }
+    }
+
+    /// How many arguments the op takes.
+    pub fn arity(&self) -> usize {
+        match self {
+            Op::Constant(_) => 0,
+            Op::Broadcast | Op::SumRows | Op::Activate(_) | Op::Softmax => 1,
+            Op::MatMul { .. } | Op::Add | Op::SoftmaxGrad | Op::Loss(_) => 2,
+            Op::ActivateGrad(_) | Op::LossGrad(_) | Op::LogitsLossGrad(_) => 3,
+        }
+    }
+
+    /// The shape rule: the output shape for these argument shapes, or why there is none.
+    pub fn output_shape(&self, args: &[&Shape]) -> Result<Shape, ShapeError> {
+        if args.len() != self.arity() {
+            return Err(ShapeError::Arity { op: self.name(), expected: self.arity(), got: args.len() });
+        }
+        let mismatch = || ShapeError::Mismatch {
+            op: self.name(),
+            shapes: args.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" and "),
+        };
+        let all_same = || args.windows(2).all(|w| w[0] == w[1]);
+        match self {
+            Op::MatMul { transpose_a, transpose_b } => {
+                let (a, b) = (args[0], args[1]);
+                if a.rank() != 2 || b.rank() != 2 {
+                    return Err(mismatch());
+                }
+                let (m, k1) = if *transpose_a { (a.0[1], a.0[0]) } else { (a.0[0], a.0[1]) };
+                let (k2, n) = if *transpose_b { (b.0[1], b.0[0]) } else { (b.0[0], b.0[1]) };
+                if k1 != k2 {
+                    return Err(mismatch());
+                }
+                Ok(Shape::matrix(m, n))
+            }
+            Op::Add | Op::Activate(_) | Op::ActivateGrad(_) | Op::SoftmaxGrad => {
+                if all_same() { Ok(args[0].clone()) } else { Err(mismatch()) }
+            }
+            Op::Softmax => {
+                if args[0].rank() == 2 { Ok(args[0].clone()) } else { Err(mismatch()) }
+            }
+            Op::Broadcast => match args[0].0.as_slice() {
+                [n @ Dim::Fixed(_)] => Ok(Shape::matrix(Dim::Batch, *n)),
+                _ => Err(mismatch()),
+            },
+            Op::SumRows => match args[0].0.as_slice() {
+                [_, n] => Ok(Shape(vec![*n])),
+                _ => Err(mismatch()),
+            },
+            Op::Loss(_) => {
+                if all_same() { Ok(Shape::scalar()) } else { Err(mismatch()) }
+            }
+            Op::LossGrad(_) | Op::LogitsLossGrad(_) => {
+                if args[0] == args[1] && args[2].rank() == 0 { Ok(args[0].clone()) } else { Err(mismatch()) }
+            }
+            Op::Constant(_) => Ok(Shape::scalar()),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}

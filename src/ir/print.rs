@@ -1,0 +1,92 @@
+//! The IR's text form: what `nnc ir` prints, what snapshot tests pin, and (without
+//! origins) what the spec hash is computed from.
+
+use std::fmt::Write;
+
+use crate::ir::graph::{Def, Graph, Init, Pass};
+
+/// What to include when printing.
+#[derive(Clone, Copy, Debug)]
+pub struct PrintOptions {
+    /// End each instruction with `# layer`, the layer that made it.
+    pub origins: bool,
+    /// Print every explicit initial value, however many (otherwise large ones are elided).
+    pub all_values: bool,
+}
+
+/// Explicit initial values with more elements than this are printed as a count.
+const MAX_SHOWN_VALUES: usize = 32;
+
+/// Prints a graph as text.
+pub fn print(g: &Graph, opts: PrintOptions) -> String {
+    let name_w = g.values.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let shape_w = g.values.iter().map(|v| v.shape.to_string().len()).max().unwrap_or(0);
+    let mut out = format!("graph {} ({}, N = batch size)\n\ninputs\n", g.name, g.dtype);
+    let head = |name: &str, shape: &str| format!("  {name:<name_w$} : {shape:<shape_w$}");
+    for v in g.values.iter().filter(|v| matches!(v.def, Def::Input(_))) {
+        let _ = writeln!(out, "{}", head(&v.name, &v.shape.to_string()).trim_end());
+    }
+    out.push_str("\nparams\n");
+    for p in &g.params {
+        let v = g.value(*p);
+        if let Def::Param(init) = &v.def {
+            let dims = v.shape.resolve(0);
+            let _ = writeln!(out, "{} = {}", head(&v.name, &v.shape.to_string()), init_text(init, &dims, opts.all_values));
+        }
+    }
+    let mut pass = None;
+    for inst in &g.insts {
+        let v = g.value(inst.out);
+        if pass != Some(v.origin.pass) {
+            pass = Some(v.origin.pass);
+            out.push_str(match v.origin.pass {
+                Pass::Forward => "\nforward\n",
+                Pass::Backward => "\nbackward\n",
+            });
+        }
+        let args: Vec<&str> = inst.args.iter().map(|a| g.value(*a).name.as_str()).collect();
+        let mut line = format!("{} = {}", head(&v.name, &v.shape.to_string()), inst.op);
+        if !args.is_empty() {
+            line.push(' ');
+            line.push_str(&args.join(", "));
+        }
+        if opts.origins
+            && let Some(layer) = &v.origin.layer
+        {
+            let _ = write!(line, "{:pad$}  # {layer}", "", pad = 64usize.saturating_sub(line.len()));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "\nprediction {}\nloss {}", g.value(g.prediction).name, g.value(g.loss).name);
+    if !g.grads.is_empty() {
+        out.push_str("\ngradients\n");
+        for (p, d) in g.params.iter().zip(&g.grads) {
+            let _ = writeln!(out, "  {:<name_w$} <- {}", g.value(*p).name, g.value(*d).name);
+        }
+    }
+    out
+}
+
+fn init_text(init: &Init, dims: &[usize], all_values: bool) -> String {
+    match init {
+        Init::Explicit(values) if all_values || values.len() <= MAX_SHOWN_VALUES => nested(values, dims),
+        Init::Explicit(values) => format!("explicit ({} values)", values.len()),
+        Init::Zeros => "zeros".into(),
+        Init::Normal { std } => format!("normal(std = {std})"),
+        Init::Uniform { limit } => format!("uniform(limit = {limit})"),
+        Init::GlorotUniform => "glorot_uniform".into(),
+        Init::HeNormal => "he_normal".into(),
+    }
+}
+
+/// Row-major values as a nested array literal, in shortest round-trip notation.
+pub fn nested(values: &[f64], dims: &[usize]) -> String {
+    match dims {
+        [] | [_] => format!("[{}]", values.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(", ")),
+        [_, rest @ ..] => {
+            let stride: usize = rest.iter().product();
+            let rows: Vec<String> = values.chunks(stride.max(1)).map(|c| nested(c, rest)).collect();
+            format!("[{}]", rows.join(", "))
+        }
+    }
+}

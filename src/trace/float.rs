@@ -1,0 +1,68 @@
+//! The one float format of traces: 7 significant digits, shortest form.
+//!
+//! A value is rounded to 7 significant digits (enough to tell f32 values apart in
+//! practice, and to compare with the tutorial's 6-7 digit figures), then written in
+//! plain decimal when its exponent is between -5 and 6, in scientific notation
+//! (`1.234568e-31`) otherwise, with trailing zeros removed. Zero is `0` (also for -0),
+//! and non-finite values are `nan`, `inf` and `-inf`.
+
+/// Formats one value in the trace's float format.
+pub fn fmt_float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let sci = format!("{x:.6e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-5..7).contains(&exp) {
+        let decimals = (6 - exp).max(0) as usize;
+        trim(&format!("{x:.decimals$}")).to_string()
+    } else {
+        format!("{}e{exp}", trim(mantissa))
+    }
+}
+
+fn trim(s: &str) -> &str {
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+}
+
+/// Formats row-major values of the given dimensions as a nested array.
+pub fn fmt_tensor(values: &[f64], dims: &[usize]) -> String {
+    match dims {
+        [] => values.first().map_or_else(|| "[]".into(), |v| fmt_float(*v)),
+        [_] => format!("[{}]", values.iter().map(|v| fmt_float(*v)).collect::<Vec<_>>().join(", ")),
+        [_, rest @ ..] => {
+            let stride: usize = rest.iter().product();
+            if stride == 0 {
+                return "[]".into();
+            }
+            format!("[{}]", values.chunks(stride).map(|c| fmt_tensor(c, rest)).collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_float;
+
+    #[test]
+    fn seven_significant_digits_shortest_form() {
+        assert_eq!(fmt_float(1.0), "1");
+        assert_eq!(fmt_float(1.3), "1.3");
+        assert_eq!(fmt_float(0.8), "0.8");
+        assert_eq!(fmt_float(1.233212_1), "1.233212");
+        assert_eq!(fmt_float(0.731_058_578_630_004_9), "0.7310586");
+        assert_eq!(fmt_float(-0.0), "0");
+        assert_eq!(fmt_float(1.9e-31), "1.9e-31");
+        assert_eq!(fmt_float(123_456_789.0), "1.234568e8");
+        assert_eq!(fmt_float(9.999_999_9), "10");
+        assert_eq!(fmt_float(0.000_012_345_678), "0.00001234568");
+        assert_eq!(fmt_float(f64::NEG_INFINITY), "-inf");
+    }
+}

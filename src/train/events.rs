@@ -1,0 +1,125 @@
+//! What the training loop reports, as typed events. Writers (the text trace, and later
+//! JSON, plots, explanations) turn events into output; the loop knows none of them.
+
+use crate::program::Metric;
+
+/// How much the loop reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// One record per epoch, then the final results.
+    Epoch,
+    /// Also one record per optimisation step.
+    Step,
+    /// Also every forward value, gradient and updated parameter of every step.
+    Full,
+}
+
+/// Facts about a run, reported once at its start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    /// The model's name.
+    pub model: String,
+    /// The sha256 of the lowered program.
+    pub fingerprint: String,
+    /// nnc's version.
+    pub version: String,
+    /// The seed.
+    pub seed: u64,
+    /// The float type.
+    pub dtype: String,
+    /// The gradient mode.
+    pub gradient: String,
+    /// The optimiser.
+    pub optimizer: String,
+    /// Epochs to run.
+    pub epochs: u64,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Examples in the data set.
+    pub examples: usize,
+    /// Scalar parameters in the model.
+    pub params: usize,
+    /// The level of detail.
+    pub level: Level,
+}
+
+/// Which part of a step a tensor comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// A value of the forward pass (including the batch inputs and the loss).
+    Forward,
+    /// The gradient of the loss for a parameter.
+    Gradient,
+    /// A parameter after the optimiser's update.
+    Update,
+}
+
+/// A tensor's values, converted to f64 for reporting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorValues<'a> {
+    /// The value's IR name.
+    pub name: &'a str,
+    /// Its concrete dimensions.
+    pub dims: Vec<usize>,
+    /// Its elements, row-major.
+    pub values: Vec<f64>,
+}
+
+/// One thing that happened in a run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event<'a> {
+    /// The run starts.
+    Start(&'a RunInfo),
+    /// A tensor of one step (level `Full`).
+    Tensor {
+        /// The epoch, from 1.
+        epoch: u64,
+        /// The step, from 1, counted across epochs.
+        step: u64,
+        /// Which part of the step.
+        stage: Stage,
+        /// The tensor.
+        tensor: TensorValues<'a>,
+    },
+    /// A step ended (level `Step` and above).
+    Step {
+        /// The epoch.
+        epoch: u64,
+        /// The step.
+        step: u64,
+        /// The batch's loss before the update.
+        loss: f64,
+    },
+    /// An epoch ended.
+    Epoch {
+        /// The epoch.
+        epoch: u64,
+        /// The mean loss over the epoch's examples, each batch's loss taken before its update.
+        loss: f64,
+        /// Metrics over the same predictions.
+        metrics: &'a [(Metric, f64)],
+    },
+    /// Training ended: the trained parameters evaluated on the whole data set.
+    Final {
+        /// The loss.
+        loss: f64,
+        /// The metrics.
+        metrics: &'a [(Metric, f64)],
+    },
+    /// A trained parameter's value (models of at most `MAX_REPORTED_PARAMS` parameters).
+    Param(TensorValues<'a>),
+    /// Training stopped because a value became NaN or infinite.
+    Diverged {
+        /// The epoch.
+        epoch: u64,
+        /// The step.
+        step: u64,
+        /// The first IR value that became non-finite.
+        value: &'a str,
+        /// The layer it belongs to, if any.
+        layer: Option<&'a str>,
+    },
+}
+
+/// Models with at most this many scalar parameters report every final value.
+pub const MAX_REPORTED_PARAMS: usize = 1000;

@@ -1,0 +1,39 @@
+//! The two ways a step gets its gradients: the autodiff graph (backprop) and the
+//! tutorial's forward differences.
+
+use ndarray::ArrayD;
+
+use crate::runtime::{Executor, Scalar, kernels};
+
+/// Runs the whole differentiated graph: forward values, loss and gradients.
+pub fn backprop<T: Scalar>(exec: &mut Executor<T>, params: &[ArrayD<T>]) {
+    let n = exec.graph().insts.len();
+    exec.run(params, 0..n);
+}
+
+/// Forward differences, as the tutorial computes them: for each parameter element, add
+/// `step`, recompute the loss, and take (loss_after - loss_before) / step. Parameters are
+/// restored exactly after each probe. Expects the forward pass to have run already, so
+/// that `exec` holds `loss_before`; leaves the executor holding a probe's values.
+pub fn finite_difference<T: Scalar>(exec: &mut Executor<T>, params: &mut [ArrayD<T>], step: f64, grads: &mut [ArrayD<T>]) {
+    let n = exec.graph().insts.len();
+    let loss = exec.graph().loss;
+    let before = kernels::scalar(exec.value(loss, params));
+    let h = T::of_f64(step);
+    for i in 0..params.len() {
+        for j in 0..params[i].len() {
+            let original = params[i].as_slice_memory_order().map_or(T::zero(), |s| s[j]);
+            set(&mut params[i], j, original + h);
+            exec.run(params, 0..n);
+            let after = kernels::scalar(exec.value(loss, params));
+            set(&mut grads[i], j, (after - before) / h);
+            set(&mut params[i], j, original);
+        }
+    }
+}
+
+fn set<T: Scalar>(a: &mut ArrayD<T>, j: usize, v: T) {
+    if let Some(s) = a.as_slice_memory_order_mut() {
+        s[j] = v;
+    }
+}
