@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::Dataset;
 use crate::ir::print::{PrintOptions, print};
-use crate::ir::{DType, Graph, Shape};
+use crate::ir::{Graph, Shape};
 use crate::syntax::ast::Span;
 
 /// An optimiser and its hyper-parameters.
@@ -79,8 +79,6 @@ pub struct TrainConfig {
     pub seed: u64,
     /// How gradients are computed.
     pub gradient: GradientMode,
-    /// The float type.
-    pub dtype: DType,
     /// Metrics to report.
     pub metrics: Vec<Metric>,
     /// Whether minibatches are reshuffled every epoch.
@@ -95,7 +93,6 @@ impl Default for TrainConfig {
             batch_size: None,
             seed: 0,
             gradient: GradientMode::Backprop,
-            dtype: DType::F32,
             metrics: Vec::new(),
             shuffle: true,
         }

@@ -21,7 +21,7 @@ pub fn check(spec: &Path) -> i32 {
 /// The summary table, like Keras' `model.summary()`.
 fn summary(p: &Program) -> String {
     let t = &p.train;
-    let mut out = format!("model {}: {}, loss {}, {}, {}\n\n", p.graph.name, t.dtype, p.loss_name, t.optimizer, t.gradient);
+    let mut out = format!("model {}: {}, loss {}, {}, {}\n\n", p.graph.name, p.graph.dtype, p.loss_name, t.optimizer, t.gradient);
     let rows: Vec<[String; 5]> = p
         .layers
         .iter()

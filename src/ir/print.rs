@@ -34,30 +34,38 @@ pub fn print(g: &Graph, opts: PrintOptions) -> String {
             let _ = writeln!(out, "{} = {}", head(&v.name, &v.shape.to_string()), init_text(init, &dims, opts.all_values));
         }
     }
-    let mut pass = None;
+    let mut lines: Vec<(Option<Pass>, String, Option<&str>)> = Vec::new();
     for inst in &g.insts {
         let v = g.value(inst.out);
-        if pass != Some(v.origin.pass) {
-            pass = Some(v.origin.pass);
-            out.push_str(match v.origin.pass {
-                Pass::Forward => "\nforward\n",
-                Pass::Backward => "\nbackward\n",
-            });
-        }
         let args: Vec<&str> = inst.args.iter().map(|a| g.value(*a).name.as_str()).collect();
         let mut line = format!("{} = {}", head(&v.name, &v.shape.to_string()), inst.op);
         if !args.is_empty() {
             line.push(' ');
             line.push_str(&args.join(", "));
         }
-        if opts.origins
-            && let Some(layer) = &v.origin.layer
-        {
-            let _ = write!(line, "{:pad$}  # {layer}", "", pad = 64usize.saturating_sub(line.len()));
-        }
-        let _ = writeln!(out, "{line}");
+        let origin = v.origin.layer.as_deref().filter(|_| opts.origins);
+        lines.push((Some(v.origin.pass), line, origin));
     }
-    let _ = writeln!(out, "\nprediction {}\nloss {}", g.value(g.prediction).name, g.value(g.loss).name);
+    let comment_at = lines.iter().map(|(_, l, _)| l.len()).max().unwrap_or(0) + 2;
+    let mut pass = None;
+    for (p, line, origin) in lines {
+        if pass != p {
+            pass = p;
+            out.push_str(match p {
+                Some(Pass::Backward) => "\nbackward\n",
+                _ => "\nforward\n",
+            });
+        }
+        match origin {
+            Some(layer) => {
+                let _ = writeln!(out, "{line:<comment_at$}# {layer}");
+            }
+            None => {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+    let _ = writeln!(out, "\noutputs\n  prediction = {}\n  loss = {}", g.value(g.prediction).name, g.value(g.loss).name);
     if !g.grads.is_empty() {
         out.push_str("\ngradients\n");
         for (p, d) in g.params.iter().zip(&g.grads) {

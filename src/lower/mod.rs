@@ -17,9 +17,9 @@ use crate::syntax::ast::Spec;
 /// every diagnostic found.
 pub fn lower(spec: &Spec) -> Result<(Program, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
-    let mut train = train::lower_train(spec.train.as_ref(), &mut diags);
+    let (mut train, dtype) = train::lower_train(spec.train.as_ref(), &mut diags);
     let data = spec.data.as_ref().and_then(|d| data::lower_data(d, &mut diags));
-    let model = model::lower_model(&spec.model, train.dtype, &mut diags);
+    let model = model::lower_model(&spec.model, dtype, &mut diags);
     let (Some(model), false) = (model, diags.has_errors()) else {
         return Err(diags);
     };

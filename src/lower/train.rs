@@ -11,10 +11,12 @@ const KEYS: &[&str] = &["optimizer", "epochs", "batch_size", "seed", "gradient",
 /// Keys the language defines that this version does not implement yet.
 const PLANNED: &[&str] = &["weights_from", "schedule", "early_stopping", "clip_norm"];
 
-/// Reads the `train` block (or the defaults when there is none).
-pub fn lower_train(block: Option<&AttrBlock>, diags: &mut Diagnostics) -> TrainConfig {
+/// Reads the `train` block (or the defaults when there is none), and the dtype it sets
+/// for the graph (f32 unless it says otherwise).
+pub fn lower_train(block: Option<&AttrBlock>, diags: &mut Diagnostics) -> (TrainConfig, DType) {
     let mut cfg = TrainConfig::default();
-    let Some(block) = block else { return cfg };
+    let mut dtype_choice = DType::F32;
+    let Some(block) = block else { return (cfg, dtype_choice) };
     let attrs = Attrs::new(&block.attrs, "the `train` block", KEYS);
     for d in attrs.check() {
         diags.push(planned(d, &block.attrs, PLANNED));
@@ -35,12 +37,12 @@ pub fn lower_train(block: Option<&AttrBlock>, diags: &mut Diagnostics) -> TrainC
         if let Some(g) = diags.take(gradient(v)) { cfg.gradient = g; }
     }
     if let Some(v) = attrs.get("dtype") {
-        if let Some(d) = diags.take(dtype(v)) { cfg.dtype = d; }
+        if let Some(d) = diags.take(dtype(v)) { dtype_choice = d; }
     }
     if let Some(v) = attrs.get("metrics") {
         if let Some(m) = diags.take(metrics(v)) { cfg.metrics = m; }
     }
-    cfg
+    (cfg, dtype_choice)
 }
 
 /// Turns "unknown key" into "not implemented yet" for keys the language plans.

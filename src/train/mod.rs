@@ -60,7 +60,7 @@ pub struct Outcome {
 
 /// Trains the program, reporting events at `level` to `sink`.
 pub fn train(program: &Program, level: Level, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
-    match program.train.dtype {
+    match program.graph.dtype {
         DType::F32 => Trainer::<f32>::new(program, level)?.run(sink),
         DType::F64 => Trainer::<f64>::new(program, level)?.run(sink),
     }
@@ -93,7 +93,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             fingerprint: program.fingerprint(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             seed: cfg.seed,
-            dtype: cfg.dtype.to_string(),
+            dtype: program.graph.dtype.to_string(),
             gradient: cfg.gradient.to_string(),
             optimizer: cfg.optimizer.to_string(),
             epochs: cfg.epochs,

@@ -1,0 +1,30 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use nnc::{Program, Syntax};
+
+/// The project's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Reads and compiles a spec, panicking with the rendered diagnostics if it is invalid.
+pub fn compile_file(path: &Path) -> Program {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let syntax = Syntax::from_path(&path.display().to_string());
+    match nnc::compile(&text, syntax) {
+        Ok((program, _)) => program,
+        Err(d) => {
+            let source = nnc::SourceFile { name: path.display().to_string(), text };
+            panic!("{}", nnc::diagnostics::render(&d, &source, nnc::diagnostics::Style::Plain { width: 100 }))
+        }
+    }
+}
+
+/// Compiles a spec in `specs/` by file name.
+pub fn spec(name: &str) -> Program {
+    compile_file(&root().join("specs").join(name))
+}

@@ -1,0 +1,81 @@
+//! Data-driven tests over `specs/`: every `.nn` spec gets snapshots of its IR, its
+//! gradient IR and its trace; every `.toml` twin must lower to the same IR and trace;
+//! every run must be reproducible byte for byte.
+
+mod common;
+
+use nnc::autodiff::differentiate;
+use nnc::ir::print::{PrintOptions, print};
+use nnc::ir::verify::verify;
+use nnc::trace::record;
+use nnc::train::events::Level;
+
+/// Specs this small get a `full` trace snapshot as well.
+const FULL_TRACE_MAX_EPOCHS: u64 = 10;
+
+fn ir_text(p: &nnc::Program, grad: bool) -> String {
+    let g = if grad { differentiate(&p.graph).expect("the graph differentiates") } else { p.graph.clone() };
+    verify(&g).unwrap_or_else(|e| panic!("{}: {e:?}", g.name));
+    print(&g, PrintOptions { origins: true, all_values: false })
+}
+
+#[test]
+fn every_spec_snapshots_its_ir_gradient_ir_and_trace() {
+    insta::glob!("../specs", "*.nn", |path| {
+        let program = common::compile_file(path);
+        insta::assert_snapshot!("ir", ir_text(&program, false));
+        insta::assert_snapshot!("grad_ir", ir_text(&program, true));
+        let (trace, result) = record(&program, Level::Epoch);
+        result.expect("every bundled spec trains");
+        insta::assert_snapshot!("trace", trace);
+        if program.train.epochs <= FULL_TRACE_MAX_EPOCHS {
+            insta::assert_snapshot!("trace_full", record(&program, Level::Full).0);
+        }
+    });
+}
+
+#[test]
+fn every_toml_twin_lowers_to_the_same_ir_and_trace() {
+    let mut twins = 0;
+    for entry in std::fs::read_dir(common::root().join("specs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "nn") {
+            continue;
+        }
+        let toml = path.with_extension("toml");
+        assert!(toml.exists(), "{} has no .toml twin", path.display());
+        let (a, b) = (common::compile_file(&path), common::compile_file(&toml));
+        assert_eq!(ir_text(&a, true), ir_text(&b, true));
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(record(&a, Level::Step).0, record(&b, Level::Step).0, "{}: traces differ", path.display());
+        twins += 1;
+    }
+    assert!(twins >= 4, "expected the bundled specs, found {twins}");
+}
+
+#[test]
+fn the_same_spec_and_seed_give_byte_identical_traces() {
+    for name in ["xor.nn", "seed_forward.nn", "linear_3x.nn"] {
+        let p = common::spec(name);
+        let (first, _) = record(&p, Level::Step);
+        let (second, _) = record(&common::spec(name), Level::Step);
+        assert_eq!(first, second, "{name}");
+    }
+}
+
+#[test]
+fn a_different_seed_changes_the_trace_of_a_randomly_initialised_model() {
+    let a = common::spec("xor.nn");
+    let mut b = a.clone();
+    b.train.seed = 8;
+    assert_ne!(record(&a, Level::Epoch).0, record(&b, Level::Epoch).0);
+}
+
+#[test]
+fn reformatting_a_spec_keeps_its_fingerprint() {
+    let text = std::fs::read_to_string(common::root().join("specs/seed_forward.nn")).unwrap();
+    let squeezed: String = text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| format!("{}\n", l.trim())).collect();
+    let (a, _) = nnc::compile(&text, nnc::Syntax::Nn).unwrap();
+    let (b, _) = nnc::compile(&squeezed, nnc::Syntax::Nn).unwrap();
+    assert_eq!(a.fingerprint(), b.fingerprint());
+}
