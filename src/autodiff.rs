@@ -7,8 +7,8 @@
 //! (`LogitsLossGrad`) when the probabilities feed nothing else. Layers never carry
 //! hand-written backward code: this module is the only place gradients come from.
 
-use crate::ir::{Activation, Graph, GraphError, Loss, Op, Origin, Pass, ValueId};
 use crate::ir::graph::Def;
+use crate::ir::{Activation, Graph, GraphError, Loss, Op, Origin, Pass, ValueId};
 
 /// Why a graph could not be differentiated.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -47,7 +47,12 @@ pub fn differentiate(forward: &Graph) -> Result<Graph, AutodiffError> {
     }
     let mut acc = Accumulator { partials: vec![Vec::new(); n], uses, grads: vec![None; n] };
 
-    let seed = g.push(Op::Constant(1.0), &[], &grad_name(&forward.value(forward.loss).name), backward_origin(forward, forward.loss))?;
+    let seed = g.push(
+        Op::Constant(1.0),
+        &[],
+        &grad_name(&forward.value(forward.loss).name),
+        backward_origin(forward, forward.loss),
+    )?;
     acc.grads[forward.loss.0] = Some(seed);
 
     for inst in forward.insts.iter().rev() {
@@ -126,15 +131,16 @@ fn vjp(
     acc: &mut Accumulator,
     origin: &Origin,
 ) -> Result<(), AutodiffError> {
-    let emit = |g: &mut Graph, acc: &mut Accumulator, to: ValueId, op: Op, op_args: &[ValueId]| -> Result<(), GraphError> {
-        if !needs[to.0] {
-            return Ok(());
-        }
-        let name = acc.name(g, to);
-        let v = g.push(op, op_args, &name, origin.clone())?;
-        acc.add(to, v);
-        Ok(())
-    };
+    let emit =
+        |g: &mut Graph, acc: &mut Accumulator, to: ValueId, op: Op, op_args: &[ValueId]| -> Result<(), GraphError> {
+            if !needs[to.0] {
+                return Ok(());
+            }
+            let name = acc.name(g, to);
+            let v = g.push(op, op_args, &name, origin.clone())?;
+            acc.add(to, v);
+            Ok(())
+        };
     match *op {
         Op::MatMul { transpose_a: ta, transpose_b: tb } => {
             let (a, b) = (args[0], args[1]);
@@ -181,10 +187,9 @@ fn vjp(
 fn fused_logits(fwd: &Graph, loss: Loss, p: ValueId, acc: &Accumulator) -> Option<ValueId> {
     let Def::Inst(i) = fwd.value(p).def else { return None };
     let inst = &fwd.insts[i];
-    let fits = match (loss, &inst.op) {
-        (Loss::CategoricalCrossentropy, Op::Softmax) => true,
-        (Loss::BinaryCrossentropy, Op::Activate(Activation::Sigmoid)) => true,
-        _ => false,
-    };
+    let fits = matches!(
+        (loss, &inst.op),
+        (Loss::CategoricalCrossentropy, Op::Softmax) | (Loss::BinaryCrossentropy, Op::Activate(Activation::Sigmoid))
+    );
     (fits && acc.uses[p.0] == 1).then_some(inst.args[0])
 }

@@ -35,9 +35,20 @@ fn draws(rng: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
 
 /// A case with fixed-shape parameters; `body` applies the op under test to them (and to
 /// `x`, `[N, x_cols]`) and returns a `[N, k]` value that `loss` reduces against `y`.
-fn case(param_shapes: &[[usize; 2]], x_cols: usize, k: usize, loss: Loss, body: impl Fn(&mut Graph, &[ValueId]) -> ValueId) -> Case {
+fn case(
+    param_shapes: &[[usize; 2]],
+    x_cols: usize,
+    k: usize,
+    loss: Loss,
+    body: impl Fn(&mut Graph, &[ValueId]) -> ValueId,
+) -> Case {
     let mut rng = ChaCha8Rng::seed_from_u64(42);
-    let mut g = Graph::new("gradcheck", DType::F64, Shape::matrix(Dim::Batch, Dim::Fixed(x_cols)), Shape::matrix(Dim::Batch, Dim::Fixed(k)));
+    let mut g = Graph::new(
+        "gradcheck",
+        DType::F64,
+        Shape::matrix(Dim::Batch, Dim::Fixed(x_cols)),
+        Shape::matrix(Dim::Batch, Dim::Fixed(k)),
+    );
     let mut ids = Vec::new();
     let mut params = Vec::new();
     for (i, dims) in param_shapes.iter().enumerate() {
@@ -48,7 +59,9 @@ fn case(param_shapes: &[[usize; 2]], x_cols: usize, k: usize, loss: Loss, body: 
         params.push(ArrayD::from_shape_vec(IxDyn(&dims), values).unwrap());
     }
     let out = body(&mut g, &ids);
-    let mut y = Array2::from_shape_vec((BATCH, k), draws(&mut rng, BATCH * k, if loss == Loss::Mse { -1.0 } else { 0.0 }, 1.0)).unwrap();
+    let mut y =
+        Array2::from_shape_vec((BATCH, k), draws(&mut rng, BATCH * k, if loss == Loss::Mse { -1.0 } else { 0.0 }, 1.0))
+            .unwrap();
     if loss == Loss::CategoricalCrossentropy {
         for mut row in y.rows_mut() {
             let s = row.sum();
@@ -73,7 +86,8 @@ fn worst_error(c: &Case) -> f64 {
         exec.input_mut(Role::Features).assign(&c.x);
         exec.input_mut(Role::Targets).assign(&c.y);
         exec.run(params, 0..upto);
-        let grads: Vec<ArrayD<f64>> = g.grads.iter().filter(|_| upto == g.insts.len()).map(|d| exec.value(*d, params).to_owned()).collect();
+        let grads: Vec<ArrayD<f64>> =
+            g.grads.iter().filter(|_| upto == g.insts.len()).map(|d| exec.value(*d, params).to_owned()).collect();
         (kernels::scalar(exec.value(c.graph.loss, params)), grads)
     };
     let (_, analytic) = loss_at(&c.params, g.insts.len());
@@ -86,7 +100,8 @@ fn worst_error(c: &Case) -> f64 {
                 p[i].as_slice_mut().unwrap()[j] += delta;
                 p
             };
-            let numeric = (loss_at(&nudged(STEP), forward_len).0 - loss_at(&nudged(-STEP), forward_len).0) / (2.0 * STEP);
+            let numeric =
+                (loss_at(&nudged(STEP), forward_len).0 - loss_at(&nudged(-STEP), forward_len).0) / (2.0 * STEP);
             let a = grad.as_slice().unwrap()[j];
             worst = worst.max((a - numeric).abs() / a.abs().max(numeric.abs()).max(1.0));
         }
@@ -208,7 +223,10 @@ fn every_loss_by_its_own_rule() {
 
 #[test]
 fn fused_softmax_categorical_crossentropy_and_sigmoid_binary_crossentropy() {
-    let fused = [(Loss::CategoricalCrossentropy, Op::Softmax, 4), (Loss::BinaryCrossentropy, Op::Activate(Activation::Sigmoid), 1)];
+    let fused = [
+        (Loss::CategoricalCrossentropy, Op::Softmax, 4),
+        (Loss::BinaryCrossentropy, Op::Activate(Activation::Sigmoid), 1),
+    ];
     for (loss, activation, k) in fused {
         let c = case(&[[2, k]], 2, k, loss, |g, p| {
             let m = xw(g, p[0], "m");

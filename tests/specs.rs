@@ -74,7 +74,8 @@ fn a_different_seed_changes_the_trace_of_a_randomly_initialised_model() {
 #[test]
 fn reformatting_a_spec_keeps_its_fingerprint() {
     let text = std::fs::read_to_string(common::root().join("specs/seed_forward.nn")).unwrap();
-    let squeezed: String = text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| format!("{}\n", l.trim())).collect();
+    let squeezed: String =
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| format!("{}\n", l.trim())).collect();
     let (a, _) = nnc::compile(&text, nnc::Syntax::Nn).unwrap();
     let (b, _) = nnc::compile(&squeezed, nnc::Syntax::Nn).unwrap();
     assert_eq!(a.fingerprint(), b.fingerprint());

@@ -43,7 +43,8 @@ fn the_forward_pass_loss_and_gradients_of_the_2_3_1_network() {
         close(&values(&seen, Stage::Gradient, "out.weight"), &[1.803101, 1.938202, 1.701770], "grad W2");
         let w1 = [0.145479, 0.207548, 0.474833];
         close(&values(&seen, Stage::Gradient, "hidden.weight"), &[w1, w1].concat(), "grad W1");
-        let updated: Vec<f64> = [0.3, 0.5, 0.9].iter().zip([1.803101, 1.938202, 1.701770]).map(|(w, g)| w - 0.01 * g).collect();
+        let updated: Vec<f64> =
+            [0.3, 0.5, 0.9].iter().zip([1.803101, 1.938202, 1.701770]).map(|(w, g)| w - 0.01 * g).collect();
         close(&values(&seen, Stage::Update, "out.weight"), &updated, "updated W2");
     }
 }

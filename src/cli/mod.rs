@@ -47,7 +47,9 @@ pub enum TraceLevel {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Compile a spec and train it, writing a deterministic trace.
-    #[command(after_help = "Examples:\n  nnc run specs/seed_forward.nn --trace full\n  nnc run specs/xor.nn -o xor.trace")]
+    #[command(
+        after_help = "Examples:\n  nnc run specs/seed_forward.nn --trace full\n  nnc run specs/xor.nn -o xor.trace"
+    )]
     Run {
         /// The spec (`.nn`, or `.toml` for the TOML form).
         spec: PathBuf,
@@ -108,13 +110,27 @@ pub fn load(path: &std::path::Path) -> Result<(Program, SourceFile), i32> {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                eprint!("{}", render_without_source(Code::Syntax, &format!("{name} is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()), Some("save the spec as UTF-8")));
+                eprint!(
+                    "{}",
+                    render_without_source(
+                        Code::Syntax,
+                        &format!("{name} is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                        Some("save the spec as UTF-8")
+                    )
+                );
                 return Err(exit::INVALID);
             }
         },
         Err(e) => {
             let resolved = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-            eprint!("{}", render_without_source(Code::Io, &format!("cannot read {name}: {e}"), Some(&format!("looked for {}", resolved.display()))));
+            eprint!(
+                "{}",
+                render_without_source(
+                    Code::Io,
+                    &format!("cannot read {name}: {e}"),
+                    Some(&format!("looked for {}", resolved.display()))
+                )
+            );
             return Err(exit::IO);
         }
     };

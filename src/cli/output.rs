@@ -24,7 +24,9 @@ impl Output {
     /// Standard output, or a temporary file next to `path`.
     pub fn open(path: Option<&Path>) -> io::Result<Output> {
         let Some(target) = path else { return Ok(Output::Stdout(BufWriter::new(io::stdout()))) };
-        let file_name = target.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the output path names no file"))?;
+        let file_name = target
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the output path names no file"))?;
         let mut temp_name = std::ffi::OsString::from(".");
         temp_name.push(file_name);
         temp_name.push(format!(".{}.tmp", std::process::id()));
@@ -46,7 +48,11 @@ impl Output {
         match self {
             Output::Stdout(mut w) => w.flush(),
             Output::File { writer, temp, target } => {
-                let result = writer.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).and_then(|_| std::fs::rename(&temp, &target));
+                let result = writer
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|f| f.sync_all())
+                    .and_then(|_| std::fs::rename(&temp, &target));
                 if result.is_err() {
                     let _ = std::fs::remove_file(&temp);
                 }

@@ -45,12 +45,18 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
         Err(TrainError::Diverged(d)) => {
             let lr = program.train.optimizer.to_string();
             let layer = d.layer.as_deref().map_or(String::new(), |l| format!(" in layer `{l}`"));
-            let message = format!("training diverged at epoch {}, step {}: `{}`{layer} became NaN or infinite", d.epoch, d.step, d.value);
+            let message = format!(
+                "training diverged at epoch {}, step {}: `{}`{layer} became NaN or infinite",
+                d.epoch, d.step, d.value
+            );
             let help = format!("the optimiser is {lr}: try a smaller learning rate, or normalise the data");
             match d.span {
                 Some(span) => {
                     let mut diags = Diagnostics::default();
-                    diags.push(Diagnostic::error(Code::Diverged, message, span, format!("`{}` comes from here", d.value)).with_help(help));
+                    diags.push(
+                        Diagnostic::error(Code::Diverged, message, span, format!("`{}` comes from here", d.value))
+                            .with_help(help),
+                    );
                     report(&diags, &source);
                 }
                 None => eprint!("{}", render_without_source(Code::Diverged, &message, Some(&help))),
@@ -58,7 +64,14 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
             exit::DIVERGED
         }
         Err(e) => {
-            eprint!("{}", render_without_source(Code::Missing, &e.to_string(), Some("add a `data { x = [...], y = [...] }` block")));
+            eprint!(
+                "{}",
+                render_without_source(
+                    Code::Missing,
+                    &e.to_string(),
+                    Some("add a `data { x = [...], y = [...] }` block")
+                )
+            );
             exit::INVALID
         }
     }
@@ -66,6 +79,13 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
 
 fn io_error(path: Option<&Path>, e: &std::io::Error) -> i32 {
     let what = path.map_or("standard output".to_string(), |p| p.display().to_string());
-    eprint!("{}", render_without_source(Code::Io, &format!("cannot write {what}: {e}"), Some("check that the folder exists and is writable")));
+    eprint!(
+        "{}",
+        render_without_source(
+            Code::Io,
+            &format!("cannot write {what}: {e}"),
+            Some("check that the folder exists and is writable")
+        )
+    );
     exit::IO
 }

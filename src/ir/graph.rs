@@ -157,7 +157,12 @@ impl Graph {
             loss: ValueId(0),
         };
         let origin = Origin { layer: None, span: None, pass: Pass::Forward };
-        g.values.push(ValueInfo { name: "x".into(), shape: features, def: Def::Input(Role::Features), origin: origin.clone() });
+        g.values.push(ValueInfo {
+            name: "x".into(),
+            shape: features,
+            def: Def::Input(Role::Features),
+            origin: origin.clone(),
+        });
         g.values.push(ValueInfo { name: "y".into(), shape: targets, def: Def::Input(Role::Targets), origin });
         g
     }
@@ -201,7 +206,8 @@ impl Graph {
     pub fn push(&mut self, op: Op, args: &[ValueId], name: &str, origin: Origin) -> Result<ValueId, GraphError> {
         let shapes: Vec<&Shape> = args.iter().map(|a| &self.values[a.0].shape).collect();
         let shape = op.output_shape(&shapes).map_err(|source| GraphError::Shape { name: name.to_string(), source })?;
-        let out = self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Inst(self.insts.len()), origin })?;
+        let out =
+            self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Inst(self.insts.len()), origin })?;
         self.insts.push(Inst { op, args: args.to_vec(), out });
         Ok(out)
     }

@@ -173,10 +173,18 @@ impl Op {
                 Ok(Shape::matrix(m, n))
             }
             Op::Add | Op::Activate(_) | Op::ActivateGrad(_) | Op::SoftmaxGrad => {
-                if all_same() { Ok(args[0].clone()) } else { Err(mismatch()) }
+                if all_same() {
+                    Ok(args[0].clone())
+                } else {
+                    Err(mismatch())
+                }
             }
             Op::Softmax => {
-                if args[0].rank() == 2 { Ok(args[0].clone()) } else { Err(mismatch()) }
+                if args[0].rank() == 2 {
+                    Ok(args[0].clone())
+                } else {
+                    Err(mismatch())
+                }
             }
             Op::Broadcast => match args[0].0.as_slice() {
                 [n @ Dim::Fixed(_)] => Ok(Shape::matrix(Dim::Batch, *n)),
@@ -187,10 +195,18 @@ impl Op {
                 _ => Err(mismatch()),
             },
             Op::Loss(_) => {
-                if all_same() { Ok(Shape::scalar()) } else { Err(mismatch()) }
+                if all_same() {
+                    Ok(Shape::scalar())
+                } else {
+                    Err(mismatch())
+                }
             }
             Op::LossGrad(_) | Op::LogitsLossGrad(_) => {
-                if args[0] == args[1] && args[2].rank() == 0 { Ok(args[0].clone()) } else { Err(mismatch()) }
+                if args[0] == args[1] && args[2].rank() == 0 {
+                    Ok(args[0].clone())
+                } else {
+                    Err(mismatch())
+                }
             }
             Op::Constant(_) => Ok(Shape::scalar()),
         }

@@ -31,7 +31,8 @@ pub fn print(g: &Graph, opts: PrintOptions) -> String {
         let v = g.value(*p);
         if let Def::Param(init) = &v.def {
             let dims = v.shape.resolve(0);
-            let _ = writeln!(out, "{} = {}", head(&v.name, &v.shape.to_string()), init_text(init, &dims, opts.all_values));
+            let _ =
+                writeln!(out, "{} = {}", head(&v.name, &v.shape.to_string()), init_text(init, &dims, opts.all_values));
         }
     }
     let mut lines: Vec<(Option<Pass>, String, Option<&str>)> = Vec::new();
@@ -65,7 +66,8 @@ pub fn print(g: &Graph, opts: PrintOptions) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\noutputs\n  prediction = {}\n  loss = {}", g.value(g.prediction).name, g.value(g.loss).name);
+    let _ =
+        writeln!(out, "\noutputs\n  prediction = {}\n  loss = {}", g.value(g.prediction).name, g.value(g.loss).name);
     if !g.grads.is_empty() {
         out.push_str("\ngradients\n");
         for (p, d) in g.params.iter().zip(&g.grads) {

@@ -17,7 +17,11 @@ pub fn verify(g: &Graph) -> Result<(), Vec<String>> {
         let shapes: Vec<_> = inst.args.iter().filter_map(|a| g.values.get(a.0).map(|v| &v.shape)).collect();
         match inst.op.output_shape(&shapes) {
             Ok(s) if s == g.value(inst.out).shape => {}
-            Ok(s) => errors.push(format!("`{}` is recorded as {} but its op gives {s}", g.value(inst.out).name, g.value(inst.out).shape)),
+            Ok(s) => errors.push(format!(
+                "`{}` is recorded as {} but its op gives {s}",
+                g.value(inst.out).name,
+                g.value(inst.out).shape
+            )),
             Err(e) => errors.push(format!("`{}`: {e}", g.value(inst.out).name)),
         }
         if g.value(inst.out).def != Def::Inst(i) {

@@ -41,17 +41,30 @@ pub fn lower_data(block: &AttrBlock, diags: &mut Diagnostics) -> Option<LoweredD
     let mut side = |key: &str| -> Option<(Array2<f64>, Span)> {
         let Some(v) = attrs.get(key) else {
             diags.push(
-                Diagnostic::error(Code::Missing, format!("the `data` block has no `{key}`"), block.keyword.span, format!("`{key}` is missing"))
-                    .with_help("give the examples inline: `x = [[0, 1], [1, 0]]` and `y = [[1], [1]]`, one row per example"),
+                Diagnostic::error(
+                    Code::Missing,
+                    format!("the `data` block has no `{key}`"),
+                    block.keyword.span,
+                    format!("`{key}` is missing"),
+                )
+                .with_help(
+                    "give the examples inline: `x = [[0, 1], [1, 0]]` and `y = [[1], [1]]`, one row per example",
+                ),
             );
             return None;
         };
         match matrix(v, &format!("`{key}`")).and_then(|(r, c, vals)| {
             let elements = (r as u64).saturating_mul(c as u64);
             if elements > MAX_TENSOR_ELEMENTS {
-                return Err(Diagnostic::error(Code::TooLarge, format!("`{key}` has too many elements"), v.span, "too large"));
+                return Err(Diagnostic::error(
+                    Code::TooLarge,
+                    format!("`{key}` has too many elements"),
+                    v.span,
+                    "too large",
+                ));
             }
-            Array2::from_shape_vec((r, c), vals).map_err(|e| Diagnostic::error(Code::Ragged, e.to_string(), v.span, "here"))
+            Array2::from_shape_vec((r, c), vals)
+                .map_err(|e| Diagnostic::error(Code::Ragged, e.to_string(), v.span, "here"))
         }) {
             Ok(m) if m.is_empty() => {
                 diags.push(

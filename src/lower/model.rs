@@ -47,44 +47,90 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
         );
         return None;
     };
+    let mut unknown_kinds = false;
     for s in stmts {
         if !LAYER_KINDS.contains(&s.kind.name.as_str()) {
+            unknown_kinds = true;
             diags.push(
-                Diagnostic::error(Code::UnknownLayer, format!("unknown layer kind `{}`", s.kind.name), s.kind.span, "not a layer nnc knows")
-                    .with_help(unknown_name_help(&s.kind.name, "statements", LAYER_KINDS)),
+                Diagnostic::error(
+                    Code::UnknownLayer,
+                    format!("unknown layer kind `{}`", s.kind.name),
+                    s.kind.span,
+                    "not a layer nnc knows",
+                )
+                .with_help(unknown_name_help(&s.kind.name, "statements", LAYER_KINDS)),
             );
         }
     }
-    let input = if first.kind.name == "input" {
-        diags.take(input_width(first))
-    } else {
-        diags.push(
-            Diagnostic::error(Code::Missing, "the model must start with `input N`", first.span, "expected `input N` before this")
+    let inputs: Vec<&Stmt> = stmts.iter().filter(|s| s.kind.name == "input").collect();
+    let input = match inputs.first() {
+        Some(s) if std::ptr::eq(*s, first) => diags.take(input_width(first)),
+        Some(s) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::Misplaced,
+                    "`input` must be the model's first statement",
+                    s.span,
+                    "declared here",
+                )
+                .with_label(first.span, "but the model starts here")
+                .with_help("move `input N` to the top of the model"),
+            );
+            None
+        }
+        None => {
+            diags.push(
+                Diagnostic::error(
+                    Code::Missing,
+                    "the model must start with `input N`",
+                    first.span,
+                    "expected `input N` before this",
+                )
                 .with_help("add `input N` as the model's first statement, N being the number of features"),
-        );
-        None
+            );
+            None
+        }
     };
-    for s in stmts.iter().skip(1).filter(|s| s.kind.name == "input") {
+    for s in inputs.iter().skip(1) {
         diags.push(
-            Diagnostic::error(Code::Misplaced, "a second `input` statement", s.span, "only the first statement may be `input`")
-                .with_label(first.span, "the input is declared here"),
+            Diagnostic::error(Code::Misplaced, "a second `input` statement", s.span, "the model already has an input")
+                .with_label(inputs[0].span, "the input is declared here")
+                .with_help("a model has one `input`: remove this one"),
         );
     }
     let loss_stmt = stmts.iter().rposition(|s| s.kind.name == "loss");
     match loss_stmt {
         None => diags.push(
-            Diagnostic::error(Code::Missing, "the model has no loss", model.name.span, "this model never says what it minimises")
-                .with_help("end the model with `loss mse`, `loss binary_crossentropy` or `loss categorical_crossentropy`"),
+            Diagnostic::error(
+                Code::Missing,
+                "the model has no loss",
+                model.name.span,
+                "this model never says what it minimises",
+            )
+            .with_help("end the model with `loss mse`, `loss binary_crossentropy` or `loss categorical_crossentropy`"),
         ),
         Some(i) => {
             for s in stmts[..i].iter().filter(|s| s.kind.name == "loss") {
-                diags.push(Diagnostic::error(Code::Misplaced, "a second `loss` statement", s.span, "the model has another loss below").with_help("keep one `loss` statement, at the end"));
-            }
-            for s in &stmts[i + 1..] {
                 diags.push(
-                    Diagnostic::error(Code::Misplaced, format!("`{}` after the loss", s.kind.name), s.span, "after the loss")
-                        .with_label(stmts[i].span, "the loss is here")
-                        .with_help("the loss comes last: move this statement above it"),
+                    Diagnostic::error(
+                        Code::Misplaced,
+                        "a second `loss` statement",
+                        s.span,
+                        "the model has another loss below",
+                    )
+                    .with_help("keep one `loss` statement, at the end"),
+                );
+            }
+            for s in stmts[i + 1..].iter().filter(|s| s.kind.name != "input") {
+                diags.push(
+                    Diagnostic::error(
+                        Code::Misplaced,
+                        format!("`{}` after the loss", s.kind.name),
+                        s.span,
+                        "after the loss",
+                    )
+                    .with_label(stmts[i].span, "the loss is here")
+                    .with_help("the loss comes last: move this statement above it"),
                 );
             }
         }
@@ -92,13 +138,17 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
     let loss = loss_stmt.and_then(|i| diags.take(loss_kind(&stmts[i])));
 
     let dense: Vec<&Stmt> = stmts.iter().filter(|s| s.kind.name == "dense").collect();
-    if dense.is_empty() && loss_stmt.is_some() {
+    if dense.is_empty() && loss_stmt.is_some() && !unknown_kinds {
         diags.push(
             Diagnostic::error(Code::Missing, "the model has no layers", model.name.span, "nothing to train")
                 .with_help("add a layer between `input` and `loss`, e.g. `dense 1`"),
         );
     }
+    let before_names = diags.0.len();
     let names = layer_names(&dense, diags);
+    if diags.0.len() > before_names {
+        return None;
+    }
 
     let (width, input_span) = (input?, first.span);
     let mut graph = Graph::new(
@@ -144,22 +194,41 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
 
 fn input_width(s: &Stmt) -> Result<usize, Diagnostic> {
     if let Some(a) = &s.alias {
-        return Err(Diagnostic::error(Code::Syntax, "the input cannot be renamed", a.span, "remove `as ...`").with_help("the input is always called `x`"));
+        return Err(Diagnostic::error(Code::Syntax, "the input cannot be renamed", a.span, "remove `as ...`")
+            .with_help("the input is always called `x`"));
     }
     if let Some(a) = s.attrs.first() {
-        return Err(Diagnostic::error(Code::UnknownAttribute, "`input` takes no attributes", a.span, "remove this").with_help("write `input N`"));
+        return Err(Diagnostic::error(Code::UnknownAttribute, "`input` takes no attributes", a.span, "remove this")
+            .with_help("write `input N`"));
     }
     let Some(v) = &s.arg else {
-        return Err(Diagnostic::error(Code::Missing, "`input` needs the number of features", s.span, "expected `input N`").with_help("write e.g. `input 2`"));
+        return Err(Diagnostic::error(
+            Code::Missing,
+            "`input` needs the number of features",
+            s.span,
+            "expected `input N`",
+        )
+        .with_help("write e.g. `input 2`"));
     };
     if let crate::syntax::ast::ValueKind::Shape(dims) = &v.kind {
         let flat: u64 = dims.iter().fold(1u64, |a, d| a.saturating_mul(*d));
-        return Err(Diagnostic::error(Code::WrongType, "multi-dimensional inputs are not supported yet", v.span, "a shape")
-            .with_help(format!("flatten the examples and write `input {flat}`")));
+        return Err(Diagnostic::error(
+            Code::WrongType,
+            "multi-dimensional inputs are not supported yet",
+            v.span,
+            "a shape",
+        )
+        .with_help(format!("flatten the examples and write `input {flat}`")));
     }
     let n = integer(v, "the number of inputs", 1)?;
     if n > MAX_TENSOR_ELEMENTS {
-        return Err(Diagnostic::error(Code::TooLarge, format!("{n} inputs is more than nnc supports"), v.span, "too many").with_help(format!("at most {MAX_TENSOR_ELEMENTS}")));
+        return Err(Diagnostic::error(
+            Code::TooLarge,
+            format!("{n} inputs is more than nnc supports"),
+            v.span,
+            "too many",
+        )
+        .with_help(format!("at most {MAX_TENSOR_ELEMENTS}")));
     }
     Ok(n as usize)
 }
@@ -202,21 +271,34 @@ fn layer_names(dense: &[&Stmt], diags: &mut Diagnostics) -> Vec<String> {
                     .with_help("give each layer its own name"),
             );
         } else if RESERVED.contains(&n.as_str()) {
-            diags.push(Diagnostic::error(Code::Duplicate, format!("`{n}` is reserved"), *span, "reserved name").with_help(format!("`{}` name the data and the loss; pick another layer name", RESERVED.join("`, `"))));
+            diags.push(
+                Diagnostic::error(Code::Duplicate, format!("`{n}` is reserved"), *span, "reserved name").with_help(
+                    format!("`{}` name the data and the loss; pick another layer name", RESERVED.join("`, `")),
+                ),
+            );
         }
     }
     names.into_iter().map(|(n, _)| n).collect()
 }
 
 /// Lowers one dense layer; returns its output value, width and summary.
-fn lower_dense(g: &mut Graph, s: &Stmt, name: &str, (input, fan_in): (ValueId, usize), diags: &mut Diagnostics) -> Option<(ValueId, usize, LayerSummary)> {
+fn lower_dense(
+    g: &mut Graph,
+    s: &Stmt,
+    name: &str,
+    (input, fan_in): (ValueId, usize),
+    diags: &mut Diagnostics,
+) -> Option<(ValueId, usize, LayerSummary)> {
     let attrs = Attrs::new(&s.attrs, format!("the dense layer `{name}`"), DENSE_KEYS);
     let before = diags.0.len();
     for d in attrs.check() {
         diags.push(d);
     }
     let Some(units_v) = &s.arg else {
-        diags.push(Diagnostic::error(Code::Missing, "`dense` needs a number of units", s.kind.span, "how many units?").with_help("write e.g. `dense 3`"));
+        diags.push(
+            Diagnostic::error(Code::Missing, "`dense` needs a number of units", s.kind.span, "how many units?")
+                .with_help("write e.g. `dense 3`"),
+        );
         return None;
     };
     let units = match integer(units_v, "the number of units", 1) {
@@ -229,20 +311,33 @@ fn lower_dense(g: &mut Graph, s: &Stmt, name: &str, (input, fan_in): (ValueId, u
     let elements = (fan_in as u64).checked_mul(units).filter(|e| *e <= MAX_TENSOR_ELEMENTS);
     let Some(elements) = elements else {
         diags.push(
-            Diagnostic::error(Code::TooLarge, format!("`{name}` would have {fan_in} × {units} weights, more than nnc supports"), units_v.span, "too many units")
-                .with_help(format!("one weight matrix may hold at most {MAX_TENSOR_ELEMENTS} elements")),
+            Diagnostic::error(
+                Code::TooLarge,
+                format!("`{name}` would have {fan_in} × {units} weights, more than nnc supports"),
+                units_v.span,
+                "too many units",
+            )
+            .with_help(format!("one weight matrix may hold at most {MAX_TENSOR_ELEMENTS} elements")),
         );
         return None;
     };
     let units = units as usize;
-    let activation = attrs.get("activation").map(|v| diags.take(activation(v))).unwrap_or(Some(ActivationChoice::Linear));
+    let activation =
+        attrs.get("activation").map(|v| diags.take(activation(v))).unwrap_or(Some(ActivationChoice::Linear));
     let bias = attrs.get("bias").map(|v| diags.take(boolean(v, "`bias`"))).unwrap_or(Some(true));
     let init = attrs.get("init").map(|v| diags.take(init(v))).unwrap_or(Some(Init::GlorotUniform));
     let weights = attrs.get("weights").map(|v| diags.take(explicit_weights(v, name, s, fan_in, units)));
     let bias_values = attrs.get("bias_values").map(|v| diags.take(explicit_bias(v, name, s, units)));
     if let (Some(false), Some(v)) = (bias, attrs.get("bias_values")) {
-        diags.push(Diagnostic::error(Code::Misplaced, format!("`{name}` has `bias = false` but gives `bias_values`"), v.span, "these values would be ignored")
-            .with_help("remove `bias_values`, or set `bias = true`"));
+        diags.push(
+            Diagnostic::error(
+                Code::Misplaced,
+                format!("`{name}` has `bias = false` but gives `bias_values`"),
+                v.span,
+                "these values would be ignored",
+            )
+            .with_help("remove `bias_values`, or set `bias = true`"),
+        );
     }
     if diags.0.len() > before {
         return None;
@@ -260,7 +355,12 @@ fn lower_dense(g: &mut Graph, s: &Stmt, name: &str, (input, fan_in): (ValueId, u
     let o = Origin::layer(name, s.span);
     let push = |g: &mut Graph, op: Op, args: &[ValueId], value: &str| g.push(op, args, value, o.clone());
     let build = |g: &mut Graph| -> Result<ValueId, crate::ir::GraphError> {
-        let w = g.add_param(&format!("{name}.weight"), Shape::matrix(Dim::Fixed(fan_in), Dim::Fixed(units)), w_init, o.clone())?;
+        let w = g.add_param(
+            &format!("{name}.weight"),
+            Shape::matrix(Dim::Fixed(fan_in), Dim::Fixed(units)),
+            w_init,
+            o.clone(),
+        )?;
         let last_is_pre = matches!(activation, ActivationChoice::Linear);
         let pre_name = if last_is_pre { name.to_string() } else { format!("{name}.pre") };
         let matmul_name = if bias { format!("{name}.matmul") } else { pre_name.clone() };
@@ -290,7 +390,14 @@ fn lower_dense(g: &mut Graph, s: &Stmt, name: &str, (input, fan_in): (ValueId, u
     };
     let params = elements as usize + if bias { units } else { 0 };
     let notes = format!("{act_name}{}", if bias { "" } else { ", no bias" });
-    let summary = LayerSummary { name: name.to_string(), kind: "dense".into(), shape: Shape::matrix(Dim::Batch, Dim::Fixed(units)), params, notes, span: s.span };
+    let summary = LayerSummary {
+        name: name.to_string(),
+        kind: "dense".into(),
+        shape: Shape::matrix(Dim::Batch, Dim::Fixed(units)),
+        params,
+        notes,
+        span: s.span,
+    };
     Some((out, units, summary))
 }
 
@@ -318,7 +425,9 @@ fn init(v: &Value) -> Result<Init, Diagnostic> {
     if let Some(d) = a.check().into_iter().next() {
         return Err(d);
     }
-    let param = |key: &str, default: f64| a.get(key).map(|v| positive(v, &format!("`{key}`"))).transpose().map(|x| x.unwrap_or(default));
+    let param = |key: &str, default: f64| {
+        a.get(key).map(|v| positive(v, &format!("`{key}`"))).transpose().map(|x| x.unwrap_or(default))
+    };
     Ok(match kind {
         "zeros" => Init::Zeros,
         "normal" => Init::Normal { std: param("std", 0.05)? },
@@ -348,9 +457,14 @@ fn explicit_bias(v: &Value, name: &str, s: &Stmt, units: usize) -> Result<Vec<f6
     let values = vector(v, "`bias_values`")?;
     if values.len() != units {
         let units_span = s.arg.as_ref().map_or(s.kind.span, |a| a.span);
-        return Err(Diagnostic::error(Code::BiasShape, format!("`{name}` has {units} units but {} bias values", values.len()), v.span, format!("{} values", values.len()))
-            .with_label(units_span, format!("{units} units"))
-            .with_help(format!("give one bias value per unit: {units} values")));
+        return Err(Diagnostic::error(
+            Code::BiasShape,
+            format!("`{name}` has {units} units but {} bias values", values.len()),
+            v.span,
+            format!("{} values", values.len()),
+        )
+        .with_label(units_span, format!("{units} units"))
+        .with_help(format!("give one bias value per unit: {units} values")));
     }
     Ok(values)
 }

@@ -21,26 +21,26 @@ pub fn lower_train(block: Option<&AttrBlock>, diags: &mut Diagnostics) -> (Train
     for d in attrs.check() {
         diags.push(planned(d, &block.attrs, PLANNED));
     }
-    if let Some(v) = attrs.get("optimizer") {
-        if let Some(o) = diags.take(optimizer(v)) { cfg.optimizer = o; }
+    if let Some(o) = attrs.get("optimizer").and_then(|v| diags.take(optimizer(v))) {
+        cfg.optimizer = o;
     }
-    if let Some(v) = attrs.get("epochs") {
-        if let Some(e) = diags.take(integer(v, "`epochs`", 1)) { cfg.epochs = e; }
+    if let Some(e) = attrs.get("epochs").and_then(|v| diags.take(integer(v, "`epochs`", 1))) {
+        cfg.epochs = e;
     }
-    if let Some(v) = attrs.get("batch_size") {
-        if let Some(b) = diags.take(integer(v, "`batch_size`", 1)) { cfg.batch_size = Some(b as usize); }
+    if let Some(b) = attrs.get("batch_size").and_then(|v| diags.take(integer(v, "`batch_size`", 1))) {
+        cfg.batch_size = Some(b as usize);
     }
-    if let Some(v) = attrs.get("seed") {
-        if let Some(s) = diags.take(integer(v, "`seed`", 0)) { cfg.seed = s; }
+    if let Some(s) = attrs.get("seed").and_then(|v| diags.take(integer(v, "`seed`", 0))) {
+        cfg.seed = s;
     }
-    if let Some(v) = attrs.get("gradient") {
-        if let Some(g) = diags.take(gradient(v)) { cfg.gradient = g; }
+    if let Some(g) = attrs.get("gradient").and_then(|v| diags.take(gradient(v))) {
+        cfg.gradient = g;
     }
-    if let Some(v) = attrs.get("dtype") {
-        if let Some(d) = diags.take(dtype(v)) { dtype_choice = d; }
+    if let Some(d) = attrs.get("dtype").and_then(|v| diags.take(dtype(v))) {
+        dtype_choice = d;
     }
-    if let Some(v) = attrs.get("metrics") {
-        if let Some(m) = diags.take(metrics(v)) { cfg.metrics = m; }
+    if let Some(m) = attrs.get("metrics").and_then(|v| diags.take(metrics(v))) {
+        cfg.metrics = m;
     }
     (cfg, dtype_choice)
 }
@@ -49,8 +49,13 @@ pub fn lower_train(block: Option<&AttrBlock>, diags: &mut Diagnostics) -> (Train
 pub fn planned(d: Diagnostic, attrs: &[crate::syntax::ast::Attr], planned: &[&str]) -> Diagnostic {
     let Some(a) = attrs.iter().find(|a| a.key.span == d.labels[0].span) else { return d };
     if d.code == Code::UnknownAttribute && planned.contains(&a.key.name.as_str()) {
-        Diagnostic::error(Code::UnknownAttribute, format!("`{}` is not supported by this version of nnc yet", a.key.name), a.key.span, "not implemented yet")
-            .with_help("remove it; see docs/language.md for what this version supports")
+        Diagnostic::error(
+            Code::UnknownAttribute,
+            format!("`{}` is not supported by this version of nnc yet", a.key.name),
+            a.key.span,
+            "not implemented yet",
+        )
+        .with_help("remove it; see docs/language.md for what this version supports")
     } else {
         d
     }
@@ -98,7 +103,12 @@ fn dtype(v: &Value) -> Result<DType, Diagnostic> {
 
 fn metrics(v: &Value) -> Result<Vec<Metric>, Diagnostic> {
     let ValueKind::Array(items) = &v.kind else {
-        return Err(Diagnostic::error(Code::WrongType, "`metrics` must be an array of names", v.span, "expected e.g. `[accuracy]`"));
+        return Err(Diagnostic::error(
+            Code::WrongType,
+            "`metrics` must be an array of names",
+            v.span,
+            "expected e.g. `[accuracy]`",
+        ));
     };
     items
         .iter()

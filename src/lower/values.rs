@@ -20,8 +20,13 @@ fn wrong_type(v: &Value, what: &str, expected: &str) -> Diagnostic {
 pub fn number(v: &Value, what: &str) -> Result<f64, Diagnostic> {
     match v.kind {
         ValueKind::Number { value, .. } if value.is_finite() => Ok(value),
-        ValueKind::Number { .. } => Err(Diagnostic::error(Code::NonFinite, format!("{what} is not a finite number"), v.span, "too large to represent")
-            .with_help("numbers must be finite 64-bit floats (magnitude below about 1.8e308)")),
+        ValueKind::Number { .. } => Err(Diagnostic::error(
+            Code::NonFinite,
+            format!("{what} is not a finite number"),
+            v.span,
+            "too large to represent",
+        )
+        .with_help("numbers must be finite 64-bit floats (magnitude below about 1.8e308)")),
         _ => Err(wrong_type(v, what, "a number")),
     }
 }
@@ -32,14 +37,26 @@ pub fn positive(v: &Value, what: &str) -> Result<f64, Diagnostic> {
     if x > 0.0 {
         Ok(x)
     } else {
-        Err(Diagnostic::error(Code::OutOfRange, format!("{what} must be greater than 0"), v.span, format!("{x} is not positive")))
+        Err(Diagnostic::error(
+            Code::OutOfRange,
+            format!("{what} must be greater than 0"),
+            v.span,
+            format!("{x} is not positive"),
+        ))
     }
 }
+
+/// The largest whole number a spec may write (2^53: every integer up to it is exact in f64).
+pub const MAX_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 /// A whole number at least `min`.
 pub fn integer(v: &Value, what: &str, min: u64) -> Result<u64, Diagnostic> {
     match v.kind {
-        ValueKind::Number { value, integer: true } if value >= min as f64 && value <= 9.0e15 => Ok(value as u64),
+        ValueKind::Number { value, integer: true } if value > MAX_INTEGER => {
+            Err(Diagnostic::error(Code::TooLarge, format!("{what} is too large"), v.span, "more than nnc can count")
+                .with_help(format!("whole numbers in a spec are at most {MAX_INTEGER}")))
+        }
+        ValueKind::Number { value, integer: true } if value >= min as f64 => Ok(value as u64),
         ValueKind::Number { value, integer: true } => Err(Diagnostic::error(
             Code::OutOfRange,
             format!("{what} must be at least {min}"),
@@ -103,14 +120,17 @@ pub fn matrix(v: &Value, what: &str) -> Result<(usize, usize, Vec<f64>), Diagnos
             return Err(wrong_type(row, &format!("each row of {what}"), "an array")
                 .with_help(format!("write {what} as one array per row, e.g. `[[1, 2], [3, 4]]`")));
         };
-        let r = vector(row, &format!("{what}"))?;
+        let r = vector(row, what)?;
         match width {
             Some((w, first)) if w != r.len() => {
                 return Err(Diagnostic::error(
                     Code::Ragged,
                     format!("the rows of {what} have different lengths"),
                     row.span,
-                    format!("this row has {} elements", r.len()),
+                    format!(
+                        "this row has {}",
+                        if r.len() == 1 { "1 element".to_string() } else { format!("{} elements", r.len()) }
+                    ),
                 )
                 .with_label(first, format!("the first row has {w}"))
                 .with_help("every row of a matrix must have the same number of elements"));
@@ -154,14 +174,24 @@ impl<'a> Attrs<'a> {
                     unknown_name_help(&a.key.name, "keys", self.known)
                 };
                 out.push(
-                    Diagnostic::error(Code::UnknownAttribute, format!("{} has no `{}`", self.owner, a.key.name), a.key.span, "unknown key")
-                        .with_help(help),
+                    Diagnostic::error(
+                        Code::UnknownAttribute,
+                        format!("{} has no `{}`", self.owner, a.key.name),
+                        a.key.span,
+                        "unknown key",
+                    )
+                    .with_help(help),
                 );
             } else if let Some(first) = self.attrs[..i].iter().find(|b| b.key.name == a.key.name) {
                 out.push(
-                    Diagnostic::error(Code::Duplicate, format!("`{}` is given twice", a.key.name), a.key.span, "given again here")
-                        .with_label(first.key.span, "first given here")
-                        .with_help("remove one of them"),
+                    Diagnostic::error(
+                        Code::Duplicate,
+                        format!("`{}` is given twice", a.key.name),
+                        a.key.span,
+                        "given again here",
+                    )
+                    .with_label(first.key.span, "first given here")
+                    .with_help("remove one of them"),
                 );
             }
         }

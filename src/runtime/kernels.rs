@@ -2,7 +2,9 @@
 //! buffer it is given, so the interpreter can allocate buffers once per batch shape.
 //! Reductions run in a fixed order, so results never depend on threads or timing.
 
-use ndarray::{ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, ArrayViewMutD, Zip, linalg::general_mat_mul};
+use ndarray::{
+    ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, ArrayViewMutD, Zip, linalg::general_mat_mul,
+};
 
 use crate::ir::op::CLIP_EPS;
 use crate::ir::{Activation, Loss};
@@ -50,7 +52,13 @@ pub fn activate<T: Scalar>(f: Activation, x: ArrayViewD<T>, out: ArrayViewMutD<T
 }
 
 /// out = f'(x) · dy, using y = f(x) where that is cheaper.
-pub fn activate_grad<T: Scalar>(f: Activation, x: ArrayViewD<T>, y: ArrayViewD<T>, dy: ArrayViewD<T>, out: ArrayViewMutD<T>) {
+pub fn activate_grad<T: Scalar>(
+    f: Activation,
+    x: ArrayViewD<T>,
+    y: ArrayViewD<T>,
+    dy: ArrayViewD<T>,
+    out: ArrayViewMutD<T>,
+) {
     let z = Zip::from(out).and(&x).and(&y).and(&dy);
     match f {
         Activation::Sigmoid => z.for_each(|o, _, &y, &d| *o = d * y * (T::one() - y)),

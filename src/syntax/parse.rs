@@ -106,8 +106,13 @@ pub(crate) fn assemble(blocks: Vec<Block>, len: usize, diags: &mut Diagnostics) 
     }
     let Some(model) = model else {
         diags.push(
-            Diagnostic::error(Code::MissingModel, "there is no `model` block", Span::new(0, len.min(1)), "expected `model NAME { ... }`")
-                .with_help("start the spec with `model NAME {`, then `input N`, the layers and `loss NAME`"),
+            Diagnostic::error(
+                Code::MissingModel,
+                "there is no `model` block",
+                Span::new(0, len.min(1)),
+                "expected `model NAME { ... }`",
+            )
+            .with_help("start the spec with `model NAME {`, then `input N`, the layers and `loss NAME`"),
         );
         return Err(std::mem::take(diags));
     };
@@ -145,8 +150,13 @@ fn model_block(b: Block, diags: &mut Diagnostics) -> ModelBlock {
 fn attr_block(b: Block, diags: &mut Diagnostics) -> AttrBlock {
     if let Some(n) = &b.name {
         diags.push(
-            Diagnostic::error(Code::Syntax, format!("the `{}` block takes no name", b.keyword.name), n.span, "remove this name")
-                .with_help(format!("write `{} {{`", b.keyword.name)),
+            Diagnostic::error(
+                Code::Syntax,
+                format!("the `{}` block takes no name", b.keyword.name),
+                n.span,
+                "remove this name",
+            )
+            .with_help(format!("write `{} {{`", b.keyword.name)),
         );
     }
     for s in &b.stmts {
@@ -281,7 +291,8 @@ fn found_words(text: &str, pos: usize) -> (String, usize) {
         None => ("the end of the file".to_string(), 0),
         Some('\n') | Some('\r') => ("the end of the line".to_string(), 1),
         Some(c) if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' => {
-            let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-')).collect();
+            let word: String =
+                rest.chars().take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-')).collect();
             (format!("`{word}`"), word.len())
         }
         Some(c) => (format!("`{c}`"), c.len_utf8()),
@@ -294,7 +305,7 @@ fn syntax_error(text: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
         InputLocation::Span((s, _)) => s,
     };
     let (found, len) = found_words(text, pos);
-    let expected = match &e.variant {
+    let mut expected = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let mut words: Vec<&str> = positives.iter().map(rule_words).collect();
             words.sort_unstable();
@@ -303,12 +314,15 @@ fn syntax_error(text: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
         }
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
+    if expected.contains(&"`{`") && !found.starts_with("the end") {
+        // A statement may also simply end here.
+        expected.push("the end of the line");
+    }
     let label = match expected.as_slice() {
         [] => "not expected here".to_string(),
         [one] => format!("expected {one}"),
         [init @ .., last] => format!("expected {} or {last}", init.join(", ")),
     };
-    Diagnostic::error(Code::Syntax, format!("unexpected {found}"), Span::new(pos, pos + len), label).with_help(
-        "statements stand one to a line; attributes are `key = value`, separated by newlines or commas",
-    )
+    Diagnostic::error(Code::Syntax, format!("unexpected {found}"), Span::new(pos, pos + len), label)
+        .with_help("statements stand one to a line; attributes are `key = value`, separated by newlines or commas")
 }

@@ -73,7 +73,12 @@ fn ident_of(key: &Spanned<Cow<'_, str>>) -> Ident {
 }
 
 fn wrong_type(key: &str, expected: &str, v: &Spanned<DeValue<'_>>) -> Diagnostic {
-    Diagnostic::error(Code::WrongType, format!("`{key}` must be {expected}"), span(v.span()), format!("expected {expected}"))
+    Diagnostic::error(
+        Code::WrongType,
+        format!("`{key}` must be {expected}"),
+        span(v.span()),
+        format!("expected {expected}"),
+    )
 }
 
 const MODEL_KEYS: [&str; 4] = ["name", "input", "layers", "loss"];
@@ -93,7 +98,8 @@ fn model_block(keyword: Ident, table: &DeTable<'_>, table_span: Span, diags: &mu
             },
             "input" | "loss" => {
                 if let Some(value) = value(v, diags) {
-                    let stmt = Stmt { kind: key.clone(), arg: Some(value), alias: None, attrs: Vec::new(), span: whole };
+                    let stmt =
+                        Stmt { kind: key.clone(), arg: Some(value), alias: None, attrs: Vec::new(), span: whole };
                     if key.name == "input" { input = Some(stmt) } else { loss = Some(stmt) }
                 }
             }
@@ -109,8 +115,13 @@ fn model_block(keyword: Ident, table: &DeTable<'_>, table_span: Span, diags: &mu
                 _ => diags.push(wrong_type("layers", "an array of tables (`[[model.layers]]`)", v)),
             },
             other => diags.push(
-                Diagnostic::error(Code::UnknownAttribute, format!("unknown key `{other}` in [model]"), key.span, "not a model key")
-                    .with_help(unknown_name_help(other, "keys", &MODEL_KEYS)),
+                Diagnostic::error(
+                    Code::UnknownAttribute,
+                    format!("unknown key `{other}` in [model]"),
+                    key.span,
+                    "not a model key",
+                )
+                .with_help(unknown_name_help(other, "keys", &MODEL_KEYS)),
             ),
         }
     }
@@ -119,7 +130,7 @@ fn model_block(keyword: Ident, table: &DeTable<'_>, table_span: Span, diags: &mu
 }
 
 fn layer(t: &DeTable<'_>, whole: Span, diags: &mut Diagnostics) -> Option<Stmt> {
-    let Some((type_key, type_value)) = t.iter().find(|(k, _)| k.get_ref() == "type") else {
+    let Some((_, type_value)) = t.iter().find(|(k, _)| k.get_ref() == "type") else {
         diags.push(
             Diagnostic::error(Code::Missing, "this layer has no `type`", whole, "which kind of layer?")
                 .with_help("add `type = \"dense\"` (or another layer kind)"),
@@ -131,7 +142,6 @@ fn layer(t: &DeTable<'_>, whole: Span, diags: &mut Diagnostics) -> Option<Stmt> 
         return None;
     };
     let kind = Ident { name: kind.to_string(), span: span(type_value.span()) };
-    let _ = type_key;
     let positional = positional_key(&kind.name);
     let mut stmt = Stmt { kind, arg: None, alias: None, attrs: Vec::new(), span: whole };
     for (k, v) in t.iter() {
@@ -164,7 +174,12 @@ fn value(v: &Spanned<DeValue<'_>>, diags: &mut Diagnostics) -> Option<Value> {
             match i64::from_str_radix(&digits, i.radix()) {
                 Ok(n) => ValueKind::Number { value: n as f64, integer: true },
                 Err(_) => {
-                    diags.push(Diagnostic::error(Code::OutOfRange, "this integer does not fit in 64 bits", s, "too large"));
+                    diags.push(Diagnostic::error(
+                        Code::OutOfRange,
+                        "this integer does not fit in 64 bits",
+                        s,
+                        "too large",
+                    ));
                     return None;
                 }
             }

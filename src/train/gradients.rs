@@ -15,7 +15,12 @@ pub fn backprop<T: Scalar>(exec: &mut Executor<T>, params: &[ArrayD<T>]) {
 /// `step`, recompute the loss, and take (loss_after - loss_before) / step. Parameters are
 /// restored exactly after each probe. Expects the forward pass to have run already, so
 /// that `exec` holds `loss_before`; leaves the executor holding a probe's values.
-pub fn finite_difference<T: Scalar>(exec: &mut Executor<T>, params: &mut [ArrayD<T>], step: f64, grads: &mut [ArrayD<T>]) {
+pub fn finite_difference<T: Scalar>(
+    exec: &mut Executor<T>,
+    params: &mut [ArrayD<T>],
+    step: f64,
+    grads: &mut [ArrayD<T>],
+) {
     let n = exec.graph().insts.len();
     let loss = exec.graph().loss;
     let before = kernels::scalar(exec.value(loss, params));

@@ -54,7 +54,9 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
                     let std = (2.0 / fan_in).sqrt();
                     normals(&mut rng, n).into_iter().map(|z| z * std).collect()
                 }
-                Def::Param(Init::Uniform { limit }) => (0..n).map(|_| (2.0 * uniform(&mut rng) - 1.0) * limit).collect(),
+                Def::Param(Init::Uniform { limit }) => {
+                    (0..n).map(|_| (2.0 * uniform(&mut rng) - 1.0) * limit).collect()
+                }
                 Def::Param(Init::GlorotUniform) => {
                     let limit = (6.0 / (fan_in + fan_out)).sqrt();
                     (0..n).map(|_| (2.0 * uniform(&mut rng) - 1.0) * limit).collect()

@@ -139,7 +139,14 @@ impl<'p, T: Scalar> Trainer<'p, T> {
     }
 
     /// One optimisation step on the examples `rows`; returns the batch loss.
-    fn step(&mut self, epoch: u64, step: u64, rows: &[usize], totals: &mut MetricTotals, sink: &mut dyn FnMut(&Event)) -> Result<f64, TrainError> {
+    fn step(
+        &mut self,
+        epoch: u64,
+        step: u64,
+        rows: &[usize],
+        totals: &mut MetricTotals,
+        sink: &mut dyn FnMut(&Event),
+    ) -> Result<f64, TrainError> {
         self.load(rows);
         let forward_len = self.program.graph.insts.len();
         let (loss_id, pred) = (self.graph().loss, self.graph().prediction);
@@ -151,9 +158,14 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         if !loss.is_finite() {
             return Err(self.diverged(epoch, step, true, sink));
         }
-        totals.add(kernels::as2(self.exec.value(pred, &self.params)), kernels::as2(self.exec.value(self.graph().y(), &self.params)));
+        totals.add(
+            kernels::as2(self.exec.value(pred, &self.params)),
+            kernels::as2(self.exec.value(self.graph().y(), &self.params)),
+        );
         if self.level == Level::Full {
-            let values = [self.graph().x(), self.graph().y()].into_iter().chain(self.graph().insts[..forward_len].iter().map(|i| i.out));
+            let values = [self.graph().x(), self.graph().y()]
+                .into_iter()
+                .chain(self.graph().insts[..forward_len].iter().map(|i| i.out));
             for v in values.collect::<Vec<_>>() {
                 sink(&self.tensor_event(epoch, step, Stage::Forward, v));
             }
@@ -205,7 +217,11 @@ impl<'p, T: Scalar> Trainer<'p, T> {
 
     fn tensor_event(&self, epoch: u64, step: u64, stage: Stage, id: ValueId) -> Event<'_> {
         let v = self.exec.value(id, &self.params);
-        let tensor = TensorValues { name: &self.graph().value(id).name, dims: v.shape().to_vec(), values: v.iter().map(|x| x.as_f64()).collect() };
+        let tensor = TensorValues {
+            name: &self.graph().value(id).name,
+            dims: v.shape().to_vec(),
+            values: v.iter().map(|x| x.as_f64()).collect(),
+        };
         Event::Tensor { epoch, step, stage, tensor }
     }
 
@@ -236,7 +252,10 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         self.exec.run(&self.params, 0..forward_len);
         let loss = kernels::scalar(self.exec.value(self.graph().loss, &self.params)).as_f64();
         let mut totals = MetricTotals::new(&self.program.train.metrics);
-        totals.add(kernels::as2(self.exec.value(self.graph().prediction, &self.params)), kernels::as2(self.exec.value(self.graph().y(), &self.params)));
+        totals.add(
+            kernels::as2(self.exec.value(self.graph().prediction, &self.params)),
+            kernels::as2(self.exec.value(self.graph().y(), &self.params)),
+        );
         let metrics = totals.values();
         sink(&Event::Final { loss, metrics: &metrics });
         if self.info.params <= MAX_REPORTED_PARAMS {
@@ -244,7 +263,12 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 sink(&Event::Param(self.values_of(i, &self.params[i])));
             }
         }
-        let params = self.params.iter().enumerate().map(|(i, p)| (self.graph().value(self.graph().params[i]).name.clone(), p.mapv(|v| v.as_f64()))).collect();
+        let params = self
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (self.graph().value(self.graph().params[i]).name.clone(), p.mapv(|v| v.as_f64())))
+            .collect();
         Ok(Outcome { params, loss, metrics })
     }
 }

@@ -1,0 +1,158 @@
+//! Tests that run the `nnc` binary as a user would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn nnc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("nnc runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write_spec(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn the_full_trace_of_the_tutorial_network_shows_its_worked_numbers() {
+    let o = nnc(&["run", "specs/seed_forward.nn", "--trace", "full"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for expected in [
+        "forward epoch 1 step 1 hidden.pre [1, 3] = [[1, 1.3, 0.8]]",
+        "forward epoch 1 step 1 hidden [1, 3] = [[0.7310586, 0.785835, 0.6899745]]",
+        "forward epoch 1 step 1 out [1, 1] = [[1.233212]]",
+        "forward epoch 1 step 1 loss [] = 1.520812",
+        "grad epoch 1 step 1 out.weight [3, 1] = [[1.803101], [1.938203], [1.70177]]",
+        "grad epoch 1 step 1 hidden.weight [2, 3] = [[0.1454785, 0.2075475, 0.4748328], [0.1454785, 0.2075475, 0.4748328]]",
+    ] {
+        assert!(out.contains(expected), "missing `{expected}` in\n{out}");
+    }
+}
+
+#[test]
+fn the_line_fits_end_with_the_tutorials_parameters() {
+    let out = stdout(&nnc(&["run", "specs/linear_3x.nn"]));
+    assert!(
+        out.contains("param line.weight [1, 1] = [[2.999337]]") && out.contains("param line.bias [1] = [0.004455167]"),
+        "{out}"
+    );
+    let out = stdout(&nnc(&["run", "specs/linear_3x_backprop.nn"]));
+    assert!(
+        out.contains("param line.weight [1, 1] = [[2.999486]]") && out.contains("param line.bias [1] = [0.003729579]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_output_file_is_written_whole_and_matches_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("xor.trace");
+    let o = nnc(&["run", "specs/xor.nn", "-o", target.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert_eq!(written, stdout(&nnc(&["run", "specs/xor.nn"])));
+    assert!(written.contains("\nfinal loss 0.002"), "{written}");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("xor.trace")], "temporary files were left behind");
+}
+
+#[test]
+fn nn_and_toml_twins_give_identical_traces_from_the_binary() {
+    for name in ["seed_forward", "linear_3x", "xor"] {
+        let a = nnc(&["run", &format!("specs/{name}.nn"), "--trace", "step"]);
+        let b = nnc(&["run", &format!("specs/{name}.toml"), "--trace", "step"]);
+        assert_eq!(a.stdout, b.stdout, "{name}");
+    }
+}
+
+#[test]
+fn a_syntax_error_exits_1_naming_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "bad.nn",
+        "model m {\n    input 2\n    dense 3 as hidden { activation = }\n    loss mse\n}\n",
+    );
+    let o = nnc(&["run", &spec]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("bad.nn:3:38") && err.contains("nnc::E001"), "{err}");
+    assert!(!err.contains("panicked"));
+    assert!(o.stdout.is_empty(), "no trace for an invalid spec");
+}
+
+#[test]
+fn a_misshaped_weights_matrix_exits_1_naming_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "w.nn",
+        "model m {\n    input 2\n    dense 3 { weights = [[1, 2], [3, 4]] }\n    loss mse\n}\n",
+    );
+    let o = nnc(&["check", &spec]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("w.nn:3:25") && err.contains("2×2, but the layer needs 2×3"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_exits_3_and_keeps_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("d.trace");
+    let o = nnc(&["run", "tests/runs/diverges.nn", "-o", target.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert!(err.contains("nnc::E090") && err.contains("epoch 4, step 4") && err.contains("diverges.nn:9:5"), "{err}");
+    let trace = std::fs::read_to_string(&target).unwrap();
+    assert!(trace.trim_end().ends_with("diverged epoch 4 step 4 value loss layer loss"), "{trace}");
+}
+
+#[test]
+fn check_prints_a_summary_table() {
+    let o = nnc(&["check", "specs/xor.nn"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("hidden  dense  [N, 4]      12  tanh"), "{out}");
+    assert!(out.contains("total params: 17"), "{out}");
+}
+
+#[test]
+fn ir_prints_the_forward_and_backward_graphs() {
+    let fwd = stdout(&nnc(&["ir", "specs/seed_forward.nn"]));
+    assert!(fwd.contains("sigmoid hidden.pre") && !fwd.contains("backward"));
+    let grad = stdout(&nnc(&["ir", "--grad", "specs/seed_forward.nn"]));
+    assert!(grad.contains("backward") && grad.contains("grad(hidden.weight)"), "{grad}");
+}
+
+#[test]
+fn a_missing_file_exits_4_and_a_bad_flag_exits_2() {
+    let o = nnc(&["run", "specs/no_such_spec.nn"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("no_such_spec.nn"));
+    assert_eq!(nnc(&["run", "specs/xor.nn", "--trace", "everything"]).status.code(), Some(2));
+    assert_eq!(nnc(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn an_unwritable_output_exits_4_without_leaving_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("missing_folder").join("t.trace");
+    let o = nnc(&["run", "specs/seed_forward.nn", "-o", target.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
