@@ -13,6 +13,8 @@ const DENSE_KEYS: &[&str] = &["activation", "bias", "weights", "bias_values", "i
 const ACTIVATIONS: &[&str] = &["linear", "sigmoid", "tanh", "relu", "softmax"];
 const LOSSES: &[&str] = &["mse", "binary_crossentropy", "categorical_crossentropy"];
 const INITS: &[&str] = &["zeros", "normal", "uniform", "glorot_uniform", "he_normal"];
+/// The most scalar parameters a model may have (checked before any is allocated).
+pub const MAX_MODEL_PARAMS: usize = 1 << 28;
 /// Names that graph values already use.
 const RESERVED: &[&str] = &["x", "y", "loss"];
 
@@ -168,9 +170,24 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
     let mut current = (graph.x(), width);
     let mut output_span = first.span;
     let mut failed = false;
+    let mut total_params = 0usize;
     for (stmt, layer_name) in dense.iter().zip(&names) {
         match lower_dense(&mut graph, stmt, layer_name, current, diags) {
+            Some((_, _, summary)) if total_params + summary.params > MAX_MODEL_PARAMS => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::TooLarge,
+                        format!("the model would have more than {MAX_MODEL_PARAMS} parameters"),
+                        stmt.span,
+                        format!("this layer brings the total to {}", total_params + summary.params),
+                    )
+                    .with_help("nnc trains models of at most 2^28 parameters: use fewer or smaller layers"),
+                );
+                failed = true;
+                break;
+            }
             Some((out, units, summary)) => {
+                total_params += summary.params;
                 current = (out, units);
                 layers.push(summary);
                 output_span = stmt.span;
