@@ -25,14 +25,14 @@ pub enum AutodiffError {
 }
 
 /// Returns the graph extended with the backward pass: `grads[i]` is the gradient of the
-/// loss with respect to `params[i]`.
+/// loss with respect to `params[i]` (`None` for a frozen parameter).
 pub fn differentiate(forward: &Graph) -> Result<Graph, AutodiffError> {
     let mut g = forward.clone();
     let n = forward.values.len();
 
     // Only values that depend on a parameter need gradients.
     let mut needs = vec![false; n];
-    for p in &forward.params {
+    for p in forward.params.iter().filter(|p| forward.is_trainable(**p)) {
         needs[p.0] = true;
     }
     for inst in &forward.insts {
@@ -62,7 +62,8 @@ pub fn differentiate(forward: &Graph) -> Result<Graph, AutodiffError> {
     }
     for p in &forward.params {
         match acc.finish(&mut g, *p)? {
-            Some(d) => g.grads.push(d),
+            Some(d) => g.grads.push(Some(d)),
+            None if !forward.is_trainable(*p) => g.grads.push(None),
             None => return Err(AutodiffError::Unused(forward.value(*p).name.clone())),
         }
     }

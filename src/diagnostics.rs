@@ -90,11 +90,51 @@ pub enum Code {
     TomlSyntax,
     /// A file could not be read or written.
     Io,
+    /// Warning: the output activation and the loss do not go together.
+    LossMismatch,
+    /// Warning: nothing in the model can be trained.
+    Untrainable,
     /// Training produced a non-finite loss or gradient.
     Diverged,
 }
 
 impl Code {
+    /// Every code, in catalogue order.
+    pub const ALL: &'static [Code] = &[
+        Code::Syntax,
+        Code::Unclosed,
+        Code::MissingModel,
+        Code::BlockOrder,
+        Code::UnknownBlock,
+        Code::UnknownLayer,
+        Code::UnknownActivation,
+        Code::UnknownLoss,
+        Code::UnknownOptimizer,
+        Code::UnknownInit,
+        Code::UnknownMetric,
+        Code::UnknownAttribute,
+        Code::Duplicate,
+        Code::UnknownOption,
+        Code::WrongType,
+        Code::OutOfRange,
+        Code::Ragged,
+        Code::NonFinite,
+        Code::WeightsShape,
+        Code::BiasShape,
+        Code::InputWidth,
+        Code::TargetWidth,
+        Code::RowCount,
+        Code::Missing,
+        Code::Misplaced,
+        Code::TooDeep,
+        Code::TooLarge,
+        Code::TomlSyntax,
+        Code::Io,
+        Code::LossMismatch,
+        Code::Untrainable,
+        Code::Diverged,
+    ];
+
     /// The printed code, e.g. `nnc::E001`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -127,6 +167,8 @@ impl Code {
             Code::TooLarge => "nnc::E051",
             Code::TomlSyntax => "nnc::E060",
             Code::Io => "nnc::E070",
+            Code::LossMismatch => "nnc::W001",
+            Code::Untrainable => "nnc::W002",
             Code::Diverged => "nnc::E090",
         }
     }
@@ -209,6 +251,11 @@ impl Diagnostics {
     /// Whether any of them is an error.
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(Diagnostic::is_error)
+    }
+
+    /// Orders them by where their primary label starts (stable for ties).
+    pub fn sort(&mut self) {
+        self.0.sort_by_key(|d| d.labels.first().map_or(0, |l| l.span.start));
     }
 
     /// Whether there are none.

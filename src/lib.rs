@@ -21,8 +21,23 @@ pub use diagnostics::{Diagnostic, Diagnostics, SourceFile};
 pub use program::Program;
 pub use syntax::Syntax;
 
-/// Parses, checks and lowers a spec. On success returns the program and any warnings.
+/// Parses, checks and lowers a spec. On success returns the program and any warnings; on
+/// failure every diagnostic found, in source order.
 pub fn compile(text: &str, syntax: Syntax) -> Result<(Program, Diagnostics), Diagnostics> {
-    let spec = syntax::parse(text, syntax)?;
-    lower::lower(&spec)
+    let (spec, mut diags) = syntax::parse(text, syntax)?;
+    let program = match lower::lower(&spec) {
+        Ok((program, warnings)) => {
+            diags.0.extend(warnings.0);
+            Some(program)
+        }
+        Err(errors) => {
+            diags.0.extend(errors.0);
+            None
+        }
+    };
+    diags.sort();
+    match program {
+        Some(p) if !diags.has_errors() => Ok((p, diags)),
+        _ => Err(diags),
+    }
 }

@@ -156,3 +156,21 @@ fn an_unwritable_output_exits_4_without_leaving_files() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn check_on_every_bad_spec_exits_1_or_warns_with_a_location_and_never_panics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let o = nnc(&["check", path.to_str().unwrap()]);
+        let err = stderr(&o);
+        let expected = if name.starts_with("warning_") { 0 } else { 1 };
+        assert_eq!(o.status.code(), Some(expected), "{name}:\n{err}");
+        assert!(err.contains(&format!("{name}:")), "{name}: no line and column in\n{err}");
+        assert!(!err.contains("panicked"), "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} bad specs");
+}

@@ -50,3 +50,15 @@ fn a_layer_too_large_to_allocate_is_refused_before_allocation() {
         assert!(err.0.iter().any(|d| d.code == nnc::diagnostics::Code::TooLarge), "{units}: {err:?}");
     }
 }
+
+#[test]
+fn every_code_is_documented_in_the_catalogue() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/errors.md")).unwrap();
+    for code in nnc::diagnostics::Code::ALL {
+        assert!(doc.contains(&format!("| `{}` |", code.as_str())), "{} is not in docs/errors.md", code.as_str());
+    }
+    let mut codes: Vec<&str> = nnc::diagnostics::Code::ALL.iter().map(|c| c.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), nnc::diagnostics::Code::ALL.len(), "two variants share a code");
+}

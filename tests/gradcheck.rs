@@ -55,7 +55,7 @@ fn case(
         let dims: Vec<usize> = dims.iter().copied().filter(|d| *d > 0).collect();
         let shape = Shape(dims.iter().map(|d| Dim::Fixed(*d)).collect());
         let values = draws(&mut rng, dims.iter().product(), -1.5, 1.5);
-        ids.push(g.add_param(&format!("p{i}"), shape, Init::Explicit(values.clone()), origin()).unwrap());
+        ids.push(g.add_param(&format!("p{i}"), shape, Init::Explicit(values.clone()), true, origin()).unwrap());
         params.push(ArrayD::from_shape_vec(IxDyn(&dims), values).unwrap());
     }
     let out = body(&mut g, &ids);
@@ -87,7 +87,7 @@ fn worst_error(c: &Case) -> f64 {
         exec.input_mut(Role::Targets).assign(&c.y);
         exec.run(params, 0..upto);
         let grads: Vec<ArrayD<f64>> =
-            g.grads.iter().filter(|_| upto == g.insts.len()).map(|d| exec.value(*d, params).to_owned()).collect();
+            g.grads.iter().flatten().filter(|_| upto == g.insts.len()).map(|d| exec.value(*d, params).to_owned()).collect();
         (kernels::scalar(exec.value(c.graph.loss, params)), grads)
     };
     let (_, analytic) = loss_at(&c.params, g.insts.len());

@@ -49,8 +49,13 @@ pub enum Role {
 pub enum Def {
     /// A batch input.
     Input(Role),
-    /// A trainable parameter and its initialiser.
-    Param(Init),
+    /// A parameter: its initialiser, and whether the optimiser updates it.
+    Param {
+        /// How it gets its first value.
+        init: Init,
+        /// False for a frozen parameter (`trainable = false`): no gradient, no update.
+        trainable: bool,
+    },
     /// The output of the instruction at this index.
     Inst(usize),
 }
@@ -135,8 +140,9 @@ pub struct Graph {
     pub insts: Vec<Inst>,
     /// The parameters, in declaration order.
     pub params: Vec<ValueId>,
-    /// The gradient of the loss for each parameter (same order), once `autodiff` ran.
-    pub grads: Vec<ValueId>,
+    /// The gradient of the loss for each parameter (same order), once `autodiff` ran;
+    /// `None` for frozen parameters.
+    pub grads: Vec<Option<ValueId>>,
     /// The model's prediction.
     pub prediction: ValueId,
     /// The scalar loss.
@@ -196,8 +202,15 @@ impl Graph {
     }
 
     /// Adds a parameter.
-    pub fn add_param(&mut self, name: &str, shape: Shape, init: Init, origin: Origin) -> Result<ValueId, GraphError> {
-        let id = self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Param(init), origin })?;
+    pub fn add_param(
+        &mut self,
+        name: &str,
+        shape: Shape,
+        init: Init,
+        trainable: bool,
+        origin: Origin,
+    ) -> Result<ValueId, GraphError> {
+        let id = self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Param { init, trainable }, origin })?;
         self.params.push(id);
         Ok(id)
     }
@@ -221,5 +234,10 @@ impl Graph {
     /// The number of scalar parameters.
     pub fn param_count(&self) -> usize {
         self.params.iter().map(|p| self.value(*p).shape.fixed_len().unwrap_or(0)).sum()
+    }
+
+    /// Whether the optimiser updates this parameter.
+    pub fn is_trainable(&self, param: ValueId) -> bool {
+        matches!(self.value(param).def, Def::Param { trainable: true, .. })
     }
 }

@@ -29,10 +29,11 @@ pub fn print(g: &Graph, opts: PrintOptions) -> String {
     out.push_str("\nparams\n");
     for p in &g.params {
         let v = g.value(*p);
-        if let Def::Param(init) = &v.def {
+        if let Def::Param { init, trainable } = &v.def {
             let dims = v.shape.resolve(0);
-            let _ =
-                writeln!(out, "{} = {}", head(&v.name, &v.shape.to_string()), init_text(init, &dims, opts.all_values));
+            let frozen = if *trainable { "" } else { "  (frozen)" };
+            let init = init_text(init, &dims, opts.all_values);
+            let _ = writeln!(out, "{} = {init}{frozen}", head(&v.name, &v.shape.to_string()));
         }
     }
     let mut lines: Vec<(Option<Pass>, String, Option<&str>)> = Vec::new();
@@ -70,7 +71,7 @@ pub fn print(g: &Graph, opts: PrintOptions) -> String {
         writeln!(out, "\noutputs\n  prediction = {}\n  loss = {}", g.value(g.prediction).name, g.value(g.loss).name);
     if !g.grads.is_empty() {
         out.push_str("\ngradients\n");
-        for (p, d) in g.params.iter().zip(&g.grads) {
+        for (p, d) in g.params.iter().zip(&g.grads).filter_map(|(p, d)| Some((p, d.as_ref()?))) {
             let _ = writeln!(out, "  {:<name_w$} <- {}", g.value(*p).name, g.value(*d).name);
         }
     }

@@ -35,6 +35,7 @@ pub fn verify(g: &Graph) -> Result<(), Vec<String>> {
         errors.push(format!("the name `{}` is used twice", w[0]));
     }
     for (p, d) in g.params.iter().zip(&g.grads) {
+        let Some(d) = d else { continue };
         if g.value(*p).shape != g.value(*d).shape {
             errors.push(format!("the gradient of `{}` is not shaped like it", g.value(*p).name));
         }

@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod model;
+pub mod semantics;
 pub mod train;
 pub mod values;
 
@@ -55,6 +56,7 @@ pub fn lower(spec: &Spec) -> Result<(Program, Diagnostics), Diagnostics> {
     if diags.has_errors() {
         return Err(diags);
     }
+    semantics::warn(&model, &mut diags);
     let program = Program {
         graph: model.graph,
         data: data.map(|d| d.dataset),

@@ -9,7 +9,7 @@ use crate::program::LayerSummary;
 use crate::syntax::ast::{Ident, ModelBlock, Span, Stmt, Value};
 
 const LAYER_KINDS: &[&str] = &["input", "dense", "loss"];
-const DENSE_KEYS: &[&str] = &["activation", "bias", "weights", "bias_values", "init"];
+const DENSE_KEYS: &[&str] = &["activation", "bias", "weights", "bias_values", "init", "trainable"];
 const ACTIVATIONS: &[&str] = &["linear", "sigmoid", "tanh", "relu", "softmax"];
 const LOSSES: &[&str] = &["mse", "binary_crossentropy", "categorical_crossentropy"];
 const INITS: &[&str] = &["zeros", "normal", "uniform", "glorot_uniform", "he_normal"];
@@ -30,6 +30,8 @@ pub struct LoweredModel {
     pub input_span: Span,
     /// The last layer's span (what `y` must match).
     pub output_span: Span,
+    /// The loss statement's span.
+    pub loss_span: Span,
 }
 
 /// What a dense layer's activation statement said.
@@ -206,7 +208,8 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
     let loss_value = graph.push(Op::Loss(loss), &[pred, graph.y()], "loss", origin).ok()?;
     graph.prediction = pred;
     graph.loss = loss_value;
-    Some(LoweredModel { graph, layers, loss_name: loss.name().to_string(), input_span, output_span })
+    let loss_span = stmts[loss_i].span;
+    Some(LoweredModel { graph, layers, loss_name: loss.name().to_string(), input_span, output_span, loss_span })
 }
 
 fn input_width(s: &Stmt) -> Result<usize, Diagnostic> {
@@ -342,6 +345,7 @@ fn lower_dense(
     let activation =
         attrs.get("activation").map(|v| diags.take(activation(v))).unwrap_or(Some(ActivationChoice::Linear));
     let bias = attrs.get("bias").map(|v| diags.take(boolean(v, "`bias`"))).unwrap_or(Some(true));
+    let trainable = attrs.get("trainable").map(|v| diags.take(boolean(v, "`trainable`"))).unwrap_or(Some(true));
     let init = attrs.get("init").map(|v| diags.take(init(v))).unwrap_or(Some(Init::GlorotUniform));
     let weights = attrs.get("weights").map(|v| diags.take(explicit_weights(v, name, s, fan_in, units)));
     let bias_values = attrs.get("bias_values").map(|v| diags.take(explicit_bias(v, name, s, units)));
@@ -359,7 +363,7 @@ fn lower_dense(
     if diags.0.len() > before {
         return None;
     }
-    let (activation, bias, init) = (activation?, bias?, init?);
+    let (activation, bias, init, trainable) = (activation?, bias?, init?, trainable?);
     let w_init = match weights {
         Some(w) => Init::Explicit(w?),
         None => init,
@@ -376,6 +380,7 @@ fn lower_dense(
             &format!("{name}.weight"),
             Shape::matrix(Dim::Fixed(fan_in), Dim::Fixed(units)),
             w_init,
+            trainable,
             o.clone(),
         )?;
         let last_is_pre = matches!(activation, ActivationChoice::Linear);
@@ -383,7 +388,7 @@ fn lower_dense(
         let matmul_name = if bias { format!("{name}.matmul") } else { pre_name.clone() };
         let mut v = push(g, Op::MatMul { transpose_a: false, transpose_b: false }, &[input, w], &matmul_name)?;
         if bias {
-            let b = g.add_param(&format!("{name}.bias"), Shape::vector(units), b_init, o.clone())?;
+            let b = g.add_param(&format!("{name}.bias"), Shape::vector(units), b_init, trainable, o.clone())?;
             let bb = push(g, Op::Broadcast, &[b], &format!("{name}.broadcast"))?;
             v = push(g, Op::Add, &[v, bb], &pre_name)?;
         }
@@ -406,7 +411,11 @@ fn lower_dense(
         ActivationChoice::Softmax => "softmax",
     };
     let params = elements as usize + if bias { units } else { 0 };
-    let notes = format!("{act_name}{}", if bias { "" } else { ", no bias" });
+    let notes = format!(
+        "{act_name}{}{}",
+        if bias { "" } else { ", no bias" },
+        if trainable { "" } else { ", frozen" }
+    );
     let summary = LayerSummary {
         name: name.to_string(),
         kind: "dense".into(),

@@ -53,7 +53,7 @@ impl<T: Scalar> Executor<T> {
             .values
             .iter()
             .map(|v| match v.def {
-                Def::Param(_) => ArrayD::zeros(IxDyn(&[])),
+                Def::Param { .. } => ArrayD::zeros(IxDyn(&[])),
                 _ => ArrayD::zeros(IxDyn(&v.shape.resolve(batch))),
             })
             .collect();

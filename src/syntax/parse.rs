@@ -17,8 +17,9 @@ use crate::syntax::limits;
 #[grammar = "../grammar/nn.pest"]
 struct NnParser;
 
-/// Parses `.nn` source text into a spec, or the diagnostics that explain why not.
-pub fn parse_nn(text: &str) -> Result<Spec, Diagnostics> {
+/// Parses `.nn` source text into a spec (with any errors that did not stop the parse, so
+/// that checking can go on), or the diagnostics that explain why there is none.
+pub fn parse_nn(text: &str) -> Result<(Spec, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
     if let Err(d) = limits::check_text(text, false) {
         diags.push(d);
@@ -47,7 +48,9 @@ pub(crate) struct Block {
 const BLOCKS: [&str; 3] = ["model", "data", "train"];
 
 /// Checks block order and contents and assembles the spec. Shared with the TOML front end.
-pub(crate) fn assemble(blocks: Vec<Block>, len: usize, diags: &mut Diagnostics) -> Result<Spec, Diagnostics> {
+/// Misplaced or repeated blocks and items are reported and left out; only a missing
+/// `model` block leaves no spec.
+pub(crate) fn assemble(blocks: Vec<Block>, len: usize, diags: &mut Diagnostics) -> Result<(Spec, Diagnostics), Diagnostics> {
     let mut model: Option<ModelBlock> = None;
     let mut data: Option<AttrBlock> = None;
     let mut train: Option<AttrBlock> = None;
@@ -116,10 +119,7 @@ pub(crate) fn assemble(blocks: Vec<Block>, len: usize, diags: &mut Diagnostics) 
         );
         return Err(std::mem::take(diags));
     };
-    if diags.has_errors() {
-        return Err(std::mem::take(diags));
-    }
-    Ok(Spec { model, data, train })
+    Ok((Spec { model, data, train }, std::mem::take(diags)))
 }
 
 fn model_block(b: Block, diags: &mut Diagnostics) -> ModelBlock {

@@ -27,8 +27,9 @@ pub fn positional_key(kind: &str) -> Option<&'static str> {
     }
 }
 
-/// Parses TOML source text into a spec, or the diagnostics that explain why not.
-pub fn parse_toml(text: &str) -> Result<Spec, Diagnostics> {
+/// Parses TOML source text into a spec (with any errors that did not stop the parse), or
+/// the diagnostics that explain why there is none.
+pub fn parse_toml(text: &str) -> Result<(Spec, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
     if let Err(d) = limits::check_text(text, true) {
         diags.push(d);

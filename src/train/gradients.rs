@@ -13,7 +13,7 @@ pub fn backprop<T: Scalar>(exec: &mut Executor<T>, params: &[ArrayD<T>]) {
 
 /// Forward differences, as the tutorial computes them: for each parameter element, add
 /// `step`, recompute the loss, and take (loss_after - loss_before) / step. Parameters are
-/// restored exactly after each probe. Expects the forward pass to have run already, so
+/// restored exactly after each probe. Frozen parameters are not probed. Expects the forward pass to have run already, so
 /// that `exec` holds `loss_before`; leaves the executor holding a probe's values.
 pub fn finite_difference<T: Scalar>(
     exec: &mut Executor<T>,
@@ -25,7 +25,8 @@ pub fn finite_difference<T: Scalar>(
     let loss = exec.graph().loss;
     let before = kernels::scalar(exec.value(loss, params));
     let h = T::of_f64(step);
-    for i in 0..params.len() {
+    let trainable: Vec<bool> = exec.graph().params.iter().map(|p| exec.graph().is_trainable(*p)).collect();
+    for i in (0..params.len()).filter(|i| trainable[*i]) {
         for j in 0..params[i].len() {
             let original = params[i].as_slice_memory_order().map_or(T::zero(), |s| s[j]);
             set(&mut params[i], j, original + h);

@@ -48,20 +48,20 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
                 _ => (n as f64, n as f64),
             };
             let values: Vec<f64> = match &v.def {
-                Def::Param(Init::Explicit(values)) => values.clone(),
-                Def::Param(Init::Normal { std }) => normals(&mut rng, n).into_iter().map(|z| z * std).collect(),
-                Def::Param(Init::HeNormal) => {
+                Def::Param { init: Init::Explicit(values), .. } => values.clone(),
+                Def::Param { init: Init::Normal { std }, .. } => normals(&mut rng, n).into_iter().map(|z| z * std).collect(),
+                Def::Param { init: Init::HeNormal, .. } => {
                     let std = (2.0 / fan_in).sqrt();
                     normals(&mut rng, n).into_iter().map(|z| z * std).collect()
                 }
-                Def::Param(Init::Uniform { limit }) => {
+                Def::Param { init: Init::Uniform { limit }, .. } => {
                     (0..n).map(|_| (2.0 * uniform(&mut rng) - 1.0) * limit).collect()
                 }
-                Def::Param(Init::GlorotUniform) => {
+                Def::Param { init: Init::GlorotUniform, .. } => {
                     let limit = (6.0 / (fan_in + fan_out)).sqrt();
                     (0..n).map(|_| (2.0 * uniform(&mut rng) - 1.0) * limit).collect()
                 }
-                Def::Param(Init::Zeros) | Def::Input(_) | Def::Inst(_) => vec![0.0; n],
+                Def::Param { init: Init::Zeros, .. } | Def::Input(_) | Def::Inst(_) => vec![0.0; n],
             };
             ArrayD::from_shape_vec(IxDyn(&dims), values.into_iter().map(T::of_f64).collect())
                 .expect("initial values match the parameter's shape")

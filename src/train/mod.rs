@@ -72,6 +72,8 @@ struct Trainer<'p, T> {
     exec: Executor<T>,
     params: Vec<ArrayD<T>>,
     grads: Vec<ArrayD<T>>,
+    /// Indices of the parameters the optimiser updates.
+    trainable: Vec<usize>,
     x: ndarray::Array2<T>,
     y: ndarray::Array2<T>,
     info: RunInfo,
@@ -102,12 +104,14 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             params: program.graph.param_count(),
             level,
         };
-        Ok(Trainer { program, level, exec: Executor::new(&graph), params, grads, x, y, info })
+        let trainable = (0..params.len()).filter(|i| graph.is_trainable(graph.params[*i])).collect();
+        Ok(Trainer { program, level, exec: Executor::new(&graph), params, grads, trainable, x, y, info })
     }
 
     fn graph(&self) -> &Graph {
         self.exec.graph()
     }
+
 
     fn run(mut self, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
         sink(&Event::Start(&self.info));
@@ -174,7 +178,9 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             gradients::finite_difference(&mut self.exec, &mut self.params, h, &mut self.grads);
         } else {
             for (g, id) in self.grads.iter_mut().zip(&self.exec.graph().grads) {
-                g.assign(&self.exec.value(*id, &self.params));
+                if let Some(id) = id {
+                    g.assign(&self.exec.value(*id, &self.params));
+                }
             }
         }
         if self.grads.iter().any(|g| g.iter().any(|x| !x.is_finite())) {
@@ -182,21 +188,24 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             return Err(self.diverged(epoch, step, backprop, sink));
         }
         if self.level == Level::Full {
-            for i in 0..self.params.len() {
+            for k in 0..self.trainable.len() {
+                let i = self.trainable[k];
                 sink(&Event::Tensor { epoch, step, stage: Stage::Gradient, tensor: self.values_of(i, &self.grads[i]) });
             }
         }
         let Optimizer::Sgd { lr } = self.program.train.optimizer;
         let lr = T::of_f64(lr);
-        for (p, g) in self.params.iter_mut().zip(&self.grads) {
-            Zip::from(p).and(g).for_each(|p, &g| *p = *p - lr * g);
+        for k in 0..self.trainable.len() {
+            let i = self.trainable[k];
+            Zip::from(&mut self.params[i]).and(&self.grads[i]).for_each(|p, &g| *p = *p - lr * g);
         }
         if let Some(i) = self.params.iter().position(|p| p.iter().any(|x| !x.is_finite())) {
             let id = self.graph().params[i];
             return Err(self.report_divergence(epoch, step, id, sink));
         }
         if self.level == Level::Full {
-            for i in 0..self.params.len() {
+            for k in 0..self.trainable.len() {
+                let i = self.trainable[k];
                 sink(&Event::Tensor { epoch, step, stage: Stage::Update, tensor: self.values_of(i, &self.params[i]) });
             }
         }
