@@ -86,8 +86,13 @@ fn worst_error(c: &Case) -> f64 {
         exec.input_mut(Role::Features).assign(&c.x);
         exec.input_mut(Role::Targets).assign(&c.y);
         exec.run(params, 0..upto);
-        let grads: Vec<ArrayD<f64>> =
-            g.grads.iter().flatten().filter(|_| upto == g.insts.len()).map(|d| exec.value(*d, params).to_owned()).collect();
+        let grads: Vec<ArrayD<f64>> = g
+            .grads
+            .iter()
+            .flatten()
+            .filter(|_| upto == g.insts.len())
+            .map(|d| exec.value(*d, params).to_owned())
+            .collect();
         (kernels::scalar(exec.value(c.graph.loss, params)), grads)
     };
     let (_, analytic) = loss_at(&c.params, g.insts.len());

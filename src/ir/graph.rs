@@ -210,7 +210,8 @@ impl Graph {
         trainable: bool,
         origin: Origin,
     ) -> Result<ValueId, GraphError> {
-        let id = self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Param { init, trainable }, origin })?;
+        let id =
+            self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Param { init, trainable }, origin })?;
         self.params.push(id);
         Ok(id)
     }

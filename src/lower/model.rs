@@ -411,11 +411,7 @@ fn lower_dense(
         ActivationChoice::Softmax => "softmax",
     };
     let params = elements as usize + if bias { units } else { 0 };
-    let notes = format!(
-        "{act_name}{}{}",
-        if bias { "" } else { ", no bias" },
-        if trainable { "" } else { ", frozen" }
-    );
+    let notes = format!("{act_name}{}{}", if bias { "" } else { ", no bias" }, if trainable { "" } else { ", frozen" });
     let summary = LayerSummary {
         name: name.to_string(),
         kind: "dense".into(),

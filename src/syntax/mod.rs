@@ -27,7 +27,10 @@ impl Syntax {
 
 /// Parses source text in the given syntax: a spec and the errors found on the way, or only
 /// errors when no spec could be made.
-pub fn parse(text: &str, syntax: Syntax) -> Result<(ast::Spec, crate::diagnostics::Diagnostics), crate::diagnostics::Diagnostics> {
+pub fn parse(
+    text: &str,
+    syntax: Syntax,
+) -> Result<(ast::Spec, crate::diagnostics::Diagnostics), crate::diagnostics::Diagnostics> {
     match syntax {
         Syntax::Nn => parse_nn(text),
         Syntax::Toml => parse_toml(text),

@@ -50,7 +50,11 @@ const BLOCKS: [&str; 3] = ["model", "data", "train"];
 /// Checks block order and contents and assembles the spec. Shared with the TOML front end.
 /// Misplaced or repeated blocks and items are reported and left out; only a missing
 /// `model` block leaves no spec.
-pub(crate) fn assemble(blocks: Vec<Block>, len: usize, diags: &mut Diagnostics) -> Result<(Spec, Diagnostics), Diagnostics> {
+pub(crate) fn assemble(
+    blocks: Vec<Block>,
+    len: usize,
+    diags: &mut Diagnostics,
+) -> Result<(Spec, Diagnostics), Diagnostics> {
     let mut model: Option<ModelBlock> = None;
     let mut data: Option<AttrBlock> = None;
     let mut train: Option<AttrBlock> = None;

@@ -49,7 +49,9 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
             };
             let values: Vec<f64> = match &v.def {
                 Def::Param { init: Init::Explicit(values), .. } => values.clone(),
-                Def::Param { init: Init::Normal { std }, .. } => normals(&mut rng, n).into_iter().map(|z| z * std).collect(),
+                Def::Param { init: Init::Normal { std }, .. } => {
+                    normals(&mut rng, n).into_iter().map(|z| z * std).collect()
+                }
                 Def::Param { init: Init::HeNormal, .. } => {
                     let std = (2.0 / fan_in).sqrt();
                     normals(&mut rng, n).into_iter().map(|z| z * std).collect()

@@ -112,7 +112,6 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         self.exec.graph()
     }
 
-
     fn run(mut self, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
         sink(&Event::Start(&self.info));
         let cfg = &self.program.train;
