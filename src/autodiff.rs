@@ -165,6 +165,11 @@ fn vjp(
                 acc.add(a, dy);
             }
         }
+        Op::Mul => {
+            emit(g, acc, args[0], Op::Mul, &[dy, args[1]])?;
+            emit(g, acc, args[1], Op::Mul, &[dy, args[0]])?;
+        }
+        Op::Penalty { l1, l2 } => emit(g, acc, args[0], Op::PenaltyGrad { l1, l2 }, &[args[0], dy])?,
         Op::Broadcast => emit(g, acc, args[0], Op::SumRows, &[dy])?,
         Op::SumRows => emit(g, acc, args[0], Op::Broadcast, &[dy])?,
         Op::Activate(f) => emit(g, acc, args[0], Op::ActivateGrad(f), &[args[0], out, dy])?,
@@ -176,7 +181,12 @@ fn vjp(
                 None => emit(g, acc, p, Op::LossGrad(loss), &[p, t, dy])?,
             }
         }
-        Op::ActivateGrad(_) | Op::SoftmaxGrad | Op::LossGrad(_) | Op::LogitsLossGrad(_) | Op::Constant(_) => {
+        Op::ActivateGrad(_)
+        | Op::SoftmaxGrad
+        | Op::LossGrad(_)
+        | Op::LogitsLossGrad(_)
+        | Op::PenaltyGrad { .. }
+        | Op::Constant(_) => {
             return Err(AutodiffError::NotDifferentiable(op.name()));
         }
     }
@@ -184,13 +194,14 @@ fn vjp(
 }
 
 /// The logits to differentiate a cross-entropy loss into directly, when `p` is the
-/// softmax (categorical) or sigmoid (binary) of them and feeds nothing but the loss.
+/// softmax ((sparse) categorical) or sigmoid (binary) of them and feeds nothing but the loss.
 fn fused_logits(fwd: &Graph, loss: Loss, p: ValueId, acc: &Accumulator) -> Option<ValueId> {
     let Def::Inst(i) = fwd.value(p).def else { return None };
     let inst = &fwd.insts[i];
     let fits = matches!(
         (loss, &inst.op),
-        (Loss::CategoricalCrossentropy, Op::Softmax) | (Loss::BinaryCrossentropy, Op::Activate(Activation::Sigmoid))
+        (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy, Op::Softmax)
+            | (Loss::BinaryCrossentropy, Op::Activate(Activation::Sigmoid))
     );
     (fits && acc.uses[p.0] == 1).then_some(inst.args[0])
 }

@@ -43,11 +43,12 @@ fn case(
     body: impl Fn(&mut Graph, &[ValueId]) -> ValueId,
 ) -> Case {
     let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let y_cols = if loss.takes_class_indices() { 1 } else { k };
     let mut g = Graph::new(
         "gradcheck",
         DType::F64,
         Shape::matrix(Dim::Batch, Dim::Fixed(x_cols)),
-        Shape::matrix(Dim::Batch, Dim::Fixed(k)),
+        Shape::matrix(Dim::Batch, Dim::Fixed(y_cols)),
     );
     let mut ids = Vec::new();
     let mut params = Vec::new();
@@ -59,15 +60,24 @@ fn case(
         params.push(ArrayD::from_shape_vec(IxDyn(&dims), values).unwrap());
     }
     let out = body(&mut g, &ids);
-    let mut y =
-        Array2::from_shape_vec((BATCH, k), draws(&mut rng, BATCH * k, if loss == Loss::Mse { -1.0 } else { 0.0 }, 1.0))
-            .unwrap();
-    if loss == Loss::CategoricalCrossentropy {
-        for mut row in y.rows_mut() {
-            let s = row.sum();
-            row.mapv_inplace(|v| v / s);
+    let y = match loss {
+        // Soft targets on the simplex.
+        Loss::CategoricalCrossentropy => {
+            let mut y = Array2::from_shape_vec((BATCH, k), draws(&mut rng, BATCH * k, 0.0, 1.0)).unwrap();
+            for mut row in y.rows_mut() {
+                let s = row.sum();
+                row.mapv_inplace(|v| v / s);
+            }
+            y
         }
-    }
+        Loss::SparseCategoricalCrossentropy => Array2::from_shape_fn((BATCH, 1), |(i, _)| ((i * 7 + 3) % k) as f64),
+        Loss::BinaryCrossentropy | Loss::BinaryCrossentropyLogits => {
+            Array2::from_shape_vec((BATCH, k), draws(&mut rng, BATCH * k, 0.0, 1.0)).unwrap()
+        }
+        Loss::Mse | Loss::Mae | Loss::Huber(_) => {
+            Array2::from_shape_vec((BATCH, k), draws(&mut rng, BATCH * k, -1.0, 1.0)).unwrap()
+        }
+    };
     let l = g.push(Op::Loss(loss), &[out, g.y()], "loss", origin()).unwrap();
     g.prediction = out;
     g.loss = l;
@@ -187,7 +197,16 @@ fn a_value_used_twice_accumulates_its_gradient() {
 
 #[test]
 fn every_activation() {
-    for f in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+    for f in [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::Elu(0.7),
+        Activation::Gelu,
+        Activation::Softplus,
+        Activation::Swish,
+    ] {
         assert_gradients(
             f.name(),
             case(&[[2, 4]], 2, 4, Loss::Mse, |g, p| {
@@ -213,7 +232,14 @@ fn softmax() {
 fn every_loss_by_its_own_rule() {
     // The probabilities also feed another instruction, so autodiff cannot fuse the loss
     // with the activation and must use the loss's own vector-Jacobian rule.
-    for loss in [Loss::Mse, Loss::BinaryCrossentropy, Loss::CategoricalCrossentropy] {
+    for loss in [
+        Loss::Mse,
+        Loss::Mae,
+        Loss::Huber(0.3),
+        Loss::BinaryCrossentropy,
+        Loss::CategoricalCrossentropy,
+        Loss::SparseCategoricalCrossentropy,
+    ] {
         let c = case(&[[2, 3]], 2, 3, loss, |g, p| {
             let m = xw(g, p[0], "m");
             let s = push(g, Op::Activate(Activation::Sigmoid), &[m], "s");
@@ -230,6 +256,7 @@ fn every_loss_by_its_own_rule() {
 fn fused_softmax_categorical_crossentropy_and_sigmoid_binary_crossentropy() {
     let fused = [
         (Loss::CategoricalCrossentropy, Op::Softmax, 4),
+        (Loss::SparseCategoricalCrossentropy, Op::Softmax, 4),
         (Loss::BinaryCrossentropy, Op::Activate(Activation::Sigmoid), 1),
     ];
     for (loss, activation, k) in fused {
@@ -263,4 +290,30 @@ fn the_bundled_specs_pass_gradcheck_in_f64() {
         let err = worst_error(&Case { graph: p.graph, params, x: data.x, y: data.y });
         assert!(err < TOLERANCE, "{name}: worst relative error {err:e}");
     }
+}
+
+#[test]
+fn binary_crossentropy_from_logits() {
+    assert_gradients(
+        "binary_crossentropy_from_logits",
+        case(&[[2, 2]], 2, 2, Loss::BinaryCrossentropyLogits, |g, p| xw(g, p[0], "out")),
+    );
+}
+
+#[test]
+fn mul_and_penalty() {
+    assert_gradients(
+        "mul",
+        case(&[[2, 3], [2, 3]], 2, 3, Loss::Mse, |g, p| {
+            let (a, b) = (xw(g, p[0], "a"), xw(g, p[1], "b"));
+            push(g, Op::Mul, &[a, b], "out")
+        }),
+    );
+    let c = case(&[[2, 3]], 2, 3, Loss::Mse, |g, p| xw(g, p[0], "out"));
+    let mut graph = c.graph.clone();
+    let data_loss = graph.loss;
+    let w = graph.params[0];
+    let penalty = push(&mut graph, Op::Penalty { l1: 0.3, l2: 0.7 }, &[w], "penalty");
+    graph.loss = push(&mut graph, Op::Add, &[data_loss, penalty], "total");
+    assert_gradients("penalty", Case { graph, ..c });
 }

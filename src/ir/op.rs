@@ -9,7 +9,7 @@ use std::fmt;
 use crate::ir::shape::{Dim, Shape};
 
 /// An elementwise activation function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     /// 1 / (1 + e^-x).
     Sigmoid,
@@ -17,37 +17,88 @@ pub enum Activation {
     Tanh,
     /// max(x, 0).
     Relu,
+    /// x for x > 0, alpha·x otherwise.
+    LeakyRelu(f64),
+    /// x for x > 0, alpha·(e^x − 1) otherwise.
+    Elu(f64),
+    /// x·Φ(x), with Φ the standard normal CDF (the exact form, PyTorch's default).
+    Gelu,
+    /// ln(1 + e^x), computed stably.
+    Softplus,
+    /// x·sigmoid(x) (also called SiLU).
+    Swish,
 }
 
 impl Activation {
-    /// The name used in specs and in the printed IR.
+    /// The base name used in specs and in the printed IR.
     pub fn name(self) -> &'static str {
         match self {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Relu => "relu",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Elu(_) => "elu",
+            Activation::Gelu => "gelu",
+            Activation::Softplus => "softplus",
+            Activation::Swish => "swish",
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Activation::LeakyRelu(a) | Activation::Elu(a) => write!(f, "{}(alpha = {a})", self.name()),
+            _ => f.write_str(self.name()),
         }
     }
 }
 
 /// A loss: a mean over the batch of a per-example error, giving a scalar.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Loss {
-    /// Mean over every element of (prediction - target)^2.
+    /// Mean over every element of (prediction − target)².
     Mse,
-    /// -mean(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps].
+    /// Mean over every element of |prediction − target|.
+    Mae,
+    /// Mean over every element of ½e² where |e| ≤ delta, delta·(|e| − ½delta) elsewhere.
+    Huber(f64),
+    /// −mean(y log p + (1 − y) log(1 − p)), p clipped to [eps, 1 − eps].
     BinaryCrossentropy,
-    /// -mean over examples of sum_k y_k log p_k, p clipped to [eps, 1 - eps].
+    /// Binary cross-entropy of sigmoid(z) from the logits z, computed stably:
+    /// mean(max(z, 0) − z·y + log(1 + e^−|z|)).
+    BinaryCrossentropyLogits,
+    /// −mean over examples of Σ_k y_k log p_k, p clipped to [eps, 1 − eps].
     CategoricalCrossentropy,
+    /// Categorical cross-entropy with integer class labels (a `[N, 1]` target).
+    SparseCategoricalCrossentropy,
 }
 
 impl Loss {
-    /// The name used in specs and in the printed IR.
+    /// The base name used in specs and in the printed IR.
     pub fn name(self) -> &'static str {
         match self {
             Loss::Mse => "mse",
+            Loss::Mae => "mae",
+            Loss::Huber(_) => "huber",
             Loss::BinaryCrossentropy => "binary_crossentropy",
+            Loss::BinaryCrossentropyLogits => "binary_crossentropy_from_logits",
             Loss::CategoricalCrossentropy => "categorical_crossentropy",
+            Loss::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
+        }
+    }
+
+    /// Whether the target holds one class index per example instead of one value per output.
+    pub fn takes_class_indices(self) -> bool {
+        self == Loss::SparseCategoricalCrossentropy
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Loss::Huber(d) => write!(f, "huber(delta = {d})"),
+            _ => f.write_str(self.name()),
         }
     }
 }
@@ -67,6 +118,8 @@ pub enum Op {
     },
     /// `(a, b)`: elementwise a + b of two values of the same shape.
     Add,
+    /// `(a, b)`: elementwise a · b of two values of the same shape (dropout's mask).
+    Mul,
     /// `(v)`: repeats a `[n]` vector as every row of a `[N, n]` batch.
     Broadcast,
     /// `(m)`: sums a `[N, n]` batch over its rows, giving `[n]`.
@@ -89,6 +142,20 @@ pub enum Op {
     LogitsLossGrad(Loss),
     /// `()`: a scalar constant.
     Constant(f64),
+    /// `(w)`: the weight penalty l1·Σ|w| + l2·Σw², a scalar.
+    Penalty {
+        /// The L1 factor.
+        l1: f64,
+        /// The L2 factor.
+        l2: f64,
+    },
+    /// `(w, dl)`: the penalty's gradient, dl·(l1·sign(w) + 2·l2·w).
+    PenaltyGrad {
+        /// The L1 factor.
+        l1: f64,
+        /// The L2 factor.
+        l2: f64,
+    },
 }
 
 /// Why an op cannot be applied to its arguments.
@@ -125,17 +192,22 @@ impl Op {
                 (true, true) => "matmul_tt".into(),
             },
             Op::Add => "add".into(),
+            Op::Mul => "mul".into(),
             Op::Broadcast => "broadcast".into(),
             Op::SumRows => "sum_rows".into(),
-            Op::Activate(a) => a.name().into(),
-            Op::ActivateGrad(a) => format!("{}_grad", a.name()),
+            Op::Activate(a) => a.to_string(),
+            Op::ActivateGrad(a) => format!("{}_grad{}", a.name(), a.to_string().trim_start_matches(a.name())),
             Op::Softmax => "softmax".into(),
             Op::SoftmaxGrad => "softmax_grad".into(),
-            Op::Loss(l) => l.name().into(),
-            Op::LossGrad(l) => format!("{}_grad", l.name()),
-            Op::LogitsLossGrad(Loss::CategoricalCrossentropy) => "softmax_categorical_crossentropy_grad".into(),
+            Op::Loss(l) => l.to_string(),
+            Op::LossGrad(l) => format!("{}_grad{}", l.name(), l.to_string().trim_start_matches(l.name())),
+            Op::LogitsLossGrad(l @ (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy)) => {
+                format!("softmax_{}_grad", l.name())
+            }
             Op::LogitsLossGrad(l) => format!("sigmoid_{}_grad", l.name()),
             Op::Constant(c) => format!("constant {c}"),
+            Op::Penalty { l1, l2 } => format!("penalty(l1 = {l1}, l2 = {l2})"),
+            Op::PenaltyGrad { l1, l2 } => format!("penalty_grad(l1 = {l1}, l2 = {l2})"),
         }
     }
 
@@ -143,8 +215,8 @@ impl Op {
     pub fn arity(&self) -> usize {
         match self {
             Op::Constant(_) => 0,
-            Op::Broadcast | Op::SumRows | Op::Activate(_) | Op::Softmax => 1,
-            Op::MatMul { .. } | Op::Add | Op::SoftmaxGrad | Op::Loss(_) => 2,
+            Op::Broadcast | Op::SumRows | Op::Activate(_) | Op::Softmax | Op::Penalty { .. } => 1,
+            Op::MatMul { .. } | Op::Add | Op::Mul | Op::SoftmaxGrad | Op::Loss(_) | Op::PenaltyGrad { .. } => 2,
             Op::ActivateGrad(_) | Op::LossGrad(_) | Op::LogitsLossGrad(_) => 3,
         }
     }
@@ -172,7 +244,7 @@ impl Op {
                 }
                 Ok(Shape::matrix(m, n))
             }
-            Op::Add | Op::Activate(_) | Op::ActivateGrad(_) | Op::SoftmaxGrad => {
+            Op::Add | Op::Mul | Op::Activate(_) | Op::ActivateGrad(_) | Op::SoftmaxGrad => {
                 if all_same() {
                     Ok(args[0].clone())
                 } else {
@@ -194,22 +266,39 @@ impl Op {
                 [_, n] => Ok(Shape(vec![*n])),
                 _ => Err(mismatch()),
             },
-            Op::Loss(_) => {
-                if all_same() {
+            Op::Loss(l) => {
+                if target_fits(*l, args[0], args[1]) {
                     Ok(Shape::scalar())
                 } else {
                     Err(mismatch())
                 }
             }
-            Op::LossGrad(_) | Op::LogitsLossGrad(_) => {
-                if args[0] == args[1] && args[2].rank() == 0 {
+            Op::LossGrad(l) | Op::LogitsLossGrad(l) => {
+                if target_fits(*l, args[0], args[1]) && args[2].rank() == 0 {
                     Ok(args[0].clone())
                 } else {
                     Err(mismatch())
                 }
             }
-            Op::Constant(_) => Ok(Shape::scalar()),
+            Op::Constant(_) | Op::Penalty { .. } => Ok(Shape::scalar()),
+            Op::PenaltyGrad { .. } => {
+                if args[1].rank() == 0 {
+                    Ok(args[0].clone())
+                } else {
+                    Err(mismatch())
+                }
+            }
         }
+    }
+}
+
+/// Whether a loss's target fits its prediction: the same shape, or one class index per row
+/// for sparse categorical cross-entropy.
+fn target_fits(loss: Loss, prediction: &Shape, target: &Shape) -> bool {
+    if loss.takes_class_indices() {
+        prediction.rank() == 2 && *target == Shape::matrix(prediction.0[0], Dim::Fixed(1))
+    } else {
+        prediction == target
     }
 }
 

@@ -41,30 +41,117 @@ fn sigmoid<T: Scalar>(x: T) -> T {
     T::one() / (T::one() + (-x).exp())
 }
 
-/// out = f(x).
-pub fn activate<T: Scalar>(f: Activation, x: ArrayViewD<T>, out: ArrayViewMutD<T>) {
-    let z = Zip::from(out).and(&x);
+/// The standard normal CDF Φ(x), through f64's erf.
+fn normal_cdf<T: Scalar>(x: T) -> T {
+    T::of_f64(0.5 * (1.0 + libm::erf(x.as_f64() / std::f64::consts::SQRT_2)))
+}
+
+/// f(x) for one element.
+pub fn activation<T: Scalar>(f: Activation, x: T) -> T {
+    let zero = T::zero();
     match f {
-        Activation::Sigmoid => z.for_each(|o, &x| *o = sigmoid(x)),
-        Activation::Tanh => z.for_each(|o, &x| *o = x.tanh()),
-        Activation::Relu => z.for_each(|o, &x| *o = if x > T::zero() { x } else { T::zero() }),
+        Activation::Sigmoid => sigmoid(x),
+        Activation::Tanh => x.tanh(),
+        Activation::Relu => {
+            if x > zero {
+                x
+            } else {
+                zero
+            }
+        }
+        Activation::LeakyRelu(a) => {
+            if x > zero {
+                x
+            } else {
+                T::of_f64(a) * x
+            }
+        }
+        Activation::Elu(a) => {
+            if x > zero {
+                x
+            } else {
+                T::of_f64(a) * x.exp_m1()
+            }
+        }
+        Activation::Gelu => x * normal_cdf(x),
+        Activation::Softplus => x.max(zero) + (-x.abs()).exp().ln_1p(),
+        Activation::Swish => x * sigmoid(x),
     }
 }
 
-/// out = f'(x) · dy, using y = f(x) where that is cheaper.
-pub fn activate_grad<T: Scalar>(
-    f: Activation,
-    x: ArrayViewD<T>,
-    y: ArrayViewD<T>,
-    dy: ArrayViewD<T>,
-    out: ArrayViewMutD<T>,
-) {
-    let z = Zip::from(out).and(&x).and(&y).and(&dy);
+/// f'(x) for one element, given y = f(x) where that is cheaper.
+pub fn activation_grad<T: Scalar>(f: Activation, x: T, y: T) -> T {
+    let (zero, one) = (T::zero(), T::one());
     match f {
-        Activation::Sigmoid => z.for_each(|o, _, &y, &d| *o = d * y * (T::one() - y)),
-        Activation::Tanh => z.for_each(|o, _, &y, &d| *o = d * (T::one() - y * y)),
-        Activation::Relu => z.for_each(|o, &x, _, &d| *o = if x > T::zero() { d } else { T::zero() }),
+        Activation::Sigmoid => y * (one - y),
+        Activation::Tanh => one - y * y,
+        Activation::Relu => {
+            if x > zero {
+                one
+            } else {
+                zero
+            }
+        }
+        Activation::LeakyRelu(a) => {
+            if x > zero {
+                one
+            } else {
+                T::of_f64(a)
+            }
+        }
+        Activation::Elu(a) => {
+            if x > zero {
+                one
+            } else {
+                y + T::of_f64(a)
+            }
+        }
+        Activation::Gelu => {
+            let density = (-(x * x) / T::of_f64(2.0)).exp() / T::of_f64((2.0 * std::f64::consts::PI).sqrt());
+            normal_cdf(x) + x * density
+        }
+        Activation::Softplus => sigmoid(x),
+        Activation::Swish => {
+            let s = sigmoid(x);
+            s + x * s * (one - s)
+        }
     }
+}
+
+/// out = f(x).
+pub fn activate<T: Scalar>(f: Activation, x: ArrayViewD<T>, out: ArrayViewMutD<T>) {
+    Zip::from(out).and(&x).for_each(|o, &x| *o = activation(f, x));
+}
+
+/// out = f'(x) · dy.
+pub fn activate_grad<T: Scalar>(f: Activation, x: ArrayViewD<T>, y: ArrayViewD<T>, dy: ArrayViewD<T>, out: ArrayViewMutD<T>) {
+    Zip::from(out).and(&x).and(&y).and(&dy).for_each(|o, &x, &y, &d| *o = d * activation_grad(f, x, y));
+}
+
+/// out = a · b, elementwise.
+pub fn mul<T: Scalar>(a: ArrayViewD<T>, b: ArrayViewD<T>, out: ArrayViewMutD<T>) {
+    Zip::from(out).and(&a).and(&b).for_each(|o, &a, &b| *o = a * b);
+}
+
+/// l1·Σ|w| + l2·Σw², summed in memory order.
+pub fn penalty<T: Scalar>(l1: f64, l2: f64, w: ArrayViewD<T>) -> T {
+    let (l1, l2) = (T::of_f64(l1), T::of_f64(l2));
+    w.iter().fold(T::zero(), |s, &w| s + l1 * w.abs() + l2 * w * w)
+}
+
+/// out = dl·(l1·sign(w) + 2·l2·w), with sign(0) = 0.
+pub fn penalty_grad<T: Scalar>(l1: f64, l2: f64, w: ArrayViewD<T>, dl: T, out: ArrayViewMutD<T>) {
+    let (l1, l2, two) = (T::of_f64(l1), T::of_f64(l2), T::of_f64(2.0));
+    Zip::from(out).and(&w).for_each(|o, &w| {
+        let sign = if w > T::zero() {
+            T::one()
+        } else if w < T::zero() {
+            -T::one()
+        } else {
+            T::zero()
+        };
+        *o = dl * (l1 * sign + two * l2 * w);
+    });
 }
 
 /// Row-wise softmax, shifted by the row maximum so that exp never overflows.
@@ -98,45 +185,89 @@ fn inside_clip<T: Scalar>(p: T) -> bool {
     p >= eps && p <= T::one() - eps
 }
 
+/// The class index a sparse target row holds, if it is a valid one for `k` classes.
+fn class_index<T: Scalar>(t: T, k: usize) -> Option<usize> {
+    let v = t.as_f64();
+    (v >= 0.0 && v.fract() == 0.0 && v < k as f64).then_some(v as usize)
+}
+
 /// The loss of predictions `p` against targets `t`, as a mean over the batch.
 pub fn loss<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>) -> T {
     let rows = T::of_f64(p.nrows() as f64);
     let elems = T::of_f64(p.len() as f64);
-    let mut sum = T::zero();
+    let (zero, one, half) = (T::zero(), T::one(), T::of_f64(0.5));
+    let mut sum = zero;
     match kind {
         Loss::Mse => Zip::from(&p).and(&t).for_each(|&p, &t| sum = sum + (p - t) * (p - t)),
+        Loss::Mae => Zip::from(&p).and(&t).for_each(|&p, &t| sum = sum + (p - t).abs()),
+        Loss::Huber(delta) => {
+            let d = T::of_f64(delta);
+            Zip::from(&p).and(&t).for_each(|&p, &t| {
+                let e = (p - t).abs();
+                sum = sum + if e <= d { half * e * e } else { d * (e - half * d) };
+            })
+        }
         Loss::BinaryCrossentropy => Zip::from(&p).and(&t).for_each(|&p, &t| {
             let p = clip(p);
-            sum = sum - (t * p.ln() + (T::one() - t) * (T::one() - p).ln());
+            sum = sum - (t * p.ln() + (one - t) * (one - p).ln());
+        }),
+        Loss::BinaryCrossentropyLogits => Zip::from(&p).and(&t).for_each(|&z, &t| {
+            sum = sum + z.max(zero) - z * t + (-z.abs()).exp().ln_1p();
         }),
         Loss::CategoricalCrossentropy => Zip::from(&p).and(&t).for_each(|&p, &t| sum = sum - t * clip(p).ln()),
+        Loss::SparseCategoricalCrossentropy => {
+            for (pr, tr) in p.rows().into_iter().zip(t.rows()) {
+                sum = sum - class_index(tr[0], pr.len()).map_or(T::nan(), |c| clip(pr[c]).ln());
+            }
+        }
     }
     match kind {
-        Loss::CategoricalCrossentropy => sum / rows,
-        Loss::Mse | Loss::BinaryCrossentropy => sum / elems,
+        Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => sum / rows,
+        _ => sum / elems,
     }
 }
 
 /// The loss's gradient with respect to `p`, times `dl`. Zero where `p` was clipped.
-pub fn loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>, dl: T, out: ArrayViewMut2<T>) {
+pub fn loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>, dl: T, mut out: ArrayViewMut2<T>) {
     let rows = T::of_f64(p.nrows() as f64);
     let elems = T::of_f64(p.len() as f64);
-    let two = T::of_f64(2.0);
+    let (zero, one, two) = (T::zero(), T::one(), T::of_f64(2.0));
+    let sign = |e: T| if e > zero { one } else if e < zero { -one } else { zero };
+    if kind == Loss::SparseCategoricalCrossentropy {
+        for ((pr, tr), mut or) in p.rows().into_iter().zip(t.rows()).zip(out.rows_mut()) {
+            or.fill(zero);
+            match class_index(tr[0], pr.len()) {
+                Some(c) if inside_clip(pr[c]) => or[c] = -dl / pr[c] / rows,
+                Some(_) => {}
+                None => or.fill(T::nan()),
+            }
+        }
+        return;
+    }
     let z = Zip::from(out).and(&p).and(&t);
     match kind {
         Loss::Mse => z.for_each(|o, &p, &t| *o = dl * two * (p - t) / elems),
+        Loss::Mae => z.for_each(|o, &p, &t| *o = dl * sign(p - t) / elems),
+        Loss::Huber(delta) => {
+            let d = T::of_f64(delta);
+            z.for_each(|o, &p, &t| {
+                let e = p - t;
+                *o = dl * if e.abs() <= d { e } else { d * sign(e) } / elems;
+            })
+        }
         Loss::BinaryCrossentropy => z.for_each(|o, &p, &t| {
-            *o = if inside_clip(p) { dl * (p - t) / (p * (T::one() - p)) / elems } else { T::zero() }
+            *o = if inside_clip(p) { dl * (p - t) / (p * (one - p)) / elems } else { zero }
         }),
-        Loss::CategoricalCrossentropy => {
-            z.for_each(|o, &p, &t| *o = if inside_clip(p) { -dl * t / p / rows } else { T::zero() })
+        Loss::BinaryCrossentropyLogits => z.for_each(|o, &z, &t| *o = dl * (sigmoid(z) - t) / elems),
+        Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => {
+            z.for_each(|o, &p, &t| *o = if inside_clip(p) { -dl * t / p / rows } else { zero })
         }
     }
 }
 
-/// The gradient with respect to the logits of softmax + categorical cross-entropy
-/// (`dl (p sum(t) - t) / rows` per row) or sigmoid + binary cross-entropy
-/// (`dl (p - t) / elements`), given the probabilities `p`.
+/// The gradient with respect to the logits of softmax + (sparse) categorical
+/// cross-entropy (`dl (p sum(t) - t) / rows` per row, t one-hot for sparse targets) or
+/// sigmoid + binary cross-entropy (`dl (p - t) / elements`), given the probabilities `p`.
 pub fn logits_loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>, dl: T, mut out: ArrayViewMut2<T>) {
     let rows = T::of_f64(p.nrows() as f64);
     let elems = T::of_f64(p.len() as f64);
@@ -147,9 +278,16 @@ pub fn logits_loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T
                 Zip::from(&mut or).and(&pr).and(&tr).for_each(|o, &p, &t| *o = dl * (p * total - t) / rows);
             }
         }
-        Loss::BinaryCrossentropy | Loss::Mse => {
-            Zip::from(out).and(&p).and(&t).for_each(|o, &p, &t| *o = dl * (p - t) / elems);
+        Loss::SparseCategoricalCrossentropy => {
+            for ((pr, tr), mut or) in p.rows().into_iter().zip(t.rows()).zip(out.rows_mut()) {
+                Zip::from(&mut or).and(&pr).for_each(|o, &p| *o = dl * p / rows);
+                match class_index(tr[0], pr.len()) {
+                    Some(c) => or[c] = or[c] - dl / rows,
+                    None => or.fill(T::nan()),
+                }
+            }
         }
+        _ => Zip::from(out).and(&p).and(&t).for_each(|o, &p, &t| *o = dl * (p - t) / elems),
     }
 }
 

@@ -97,6 +97,12 @@ impl<T: Scalar> Executor<T> {
                         kernels::matmul(as2(arg(0)), as2(arg(1)), *transpose_a, *transpose_b, as2_mut(o))
                     }
                     Op::Add => kernels::add(arg(0), arg(1), o),
+                    Op::Mul => kernels::mul(arg(0), arg(1), o),
+                    Op::Penalty { l1, l2 } => {
+                        let v = kernels::penalty(*l1, *l2, arg(0));
+                        out.fill(v);
+                    }
+                    Op::PenaltyGrad { l1, l2 } => kernels::penalty_grad(*l1, *l2, arg(0), kernels::scalar(arg(1)), o),
                     Op::Broadcast => kernels::broadcast(as1(arg(0)), as2_mut(o)),
                     Op::SumRows => kernels::sum_rows(as2(arg(0)), as1_mut(o)),
                     Op::Activate(f) => kernels::activate(*f, arg(0), o),
