@@ -12,7 +12,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 use crate::syntax::ast::Span;
 
 /// A source file: its display name and its text.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SourceFile {
     /// The name shown in reports (usually the path as given).
     pub name: String,
@@ -196,6 +196,8 @@ pub struct Diagnostic {
     pub labels: Vec<Label>,
     /// How to fix it.
     pub help: Option<String>,
+    /// The file the labels point into, when it is not the spec (a data file).
+    pub file: Option<Arc<SourceFile>>,
 }
 
 impl Diagnostic {
@@ -207,6 +209,7 @@ impl Diagnostic {
             message: message.into(),
             labels: vec![Label { span, text: label.into() }],
             help: None,
+            file: None,
         }
     }
 
@@ -218,6 +221,12 @@ impl Diagnostic {
     /// Adds a help line.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Says that the labels point into `file` rather than the spec.
+    pub fn in_file(mut self, file: Arc<SourceFile>) -> Self {
+        self.file = Some(file);
         self
     }
 
@@ -327,7 +336,8 @@ pub enum Style {
     },
 }
 
-/// Renders every diagnostic against its source, in order, as one string.
+/// Renders every diagnostic against its source (the spec, or the data file it names), in
+/// order, as one string.
 pub fn render(diags: &Diagnostics, source: &SourceFile, style: Style) -> String {
     let named = Arc::new(NamedSource::new(source.name.clone(), source.text.clone()).with_language("nn"));
     let handler = match style {
@@ -338,7 +348,11 @@ pub fn render(diags: &Diagnostics, source: &SourceFile, style: Style) -> String 
     };
     let mut out = String::new();
     for diag in &diags.0 {
-        let report = Report { diag, source: named.clone() };
+        let source = match &diag.file {
+            Some(f) => Arc::new(NamedSource::new(f.name.clone(), f.text.clone())),
+            None => named.clone(),
+        };
+        let report = Report { diag, source };
         if handler.render_report(&mut out, &report).is_err() {
             out.push_str(&format!("{}: {}\n", diag.code.as_str(), diag.message));
         }

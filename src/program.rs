@@ -5,27 +5,209 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::data::Dataset;
+use crate::data::{DataSpec, Splits};
 use crate::ir::print::{PrintOptions, print};
 use crate::ir::{Graph, Shape};
 use crate::syntax::ast::Span;
 
-/// An optimiser and its hyper-parameters.
+/// An optimiser and its hyper-parameters (PyTorch's rules and defaults; see
+/// `train::optimizer` for the formulas).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Optimizer {
-    /// Plain stochastic gradient descent: p -= lr * g.
+    /// Stochastic gradient descent, optionally with (Nesterov) momentum.
     Sgd {
-        /// Learning rate.
+        /// Learning rate (default 0.01).
         lr: f64,
+        /// Momentum factor (default 0).
+        momentum: f64,
+        /// Use Nesterov momentum (default false).
+        nesterov: bool,
+        /// L2 penalty added to the gradient (default 0).
+        weight_decay: f64,
     },
+    /// Adam.
+    Adam {
+        /// Learning rate (default 0.001).
+        lr: f64,
+        /// First-moment decay (default 0.9).
+        beta1: f64,
+        /// Second-moment decay (default 0.999).
+        beta2: f64,
+        /// Denominator term (default 1e-8).
+        eps: f64,
+        /// L2 penalty added to the gradient (default 0).
+        weight_decay: f64,
+    },
+    /// Adam with decoupled weight decay.
+    AdamW {
+        /// Learning rate (default 0.001).
+        lr: f64,
+        /// First-moment decay (default 0.9).
+        beta1: f64,
+        /// Second-moment decay (default 0.999).
+        beta2: f64,
+        /// Denominator term (default 1e-8).
+        eps: f64,
+        /// Decoupled decay (default 0.01).
+        weight_decay: f64,
+    },
+    /// RMSprop.
+    RmsProp {
+        /// Learning rate (default 0.01).
+        lr: f64,
+        /// Square-average decay, PyTorch's `alpha` (default 0.99).
+        rho: f64,
+        /// Denominator term (default 1e-8).
+        eps: f64,
+        /// Momentum factor (default 0).
+        momentum: f64,
+        /// L2 penalty added to the gradient (default 0).
+        weight_decay: f64,
+    },
+    /// Adagrad.
+    Adagrad {
+        /// Learning rate (default 0.01).
+        lr: f64,
+        /// Denominator term (default 1e-10).
+        eps: f64,
+        /// L2 penalty added to the gradient (default 0).
+        weight_decay: f64,
+    },
+}
+
+impl Optimizer {
+    /// The base learning rate.
+    pub fn lr(&self) -> f64 {
+        match *self {
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::AdamW { lr, .. }
+            | Optimizer::RmsProp { lr, .. }
+            | Optimizer::Adagrad { lr, .. } => lr,
+        }
+    }
 }
 
 impl fmt::Display for Optimizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Optimizer::Sgd { lr } => write!(f, "sgd(lr = {lr})"),
+            Optimizer::Sgd { lr, momentum, nesterov, weight_decay } => {
+                write!(f, "sgd(lr = {lr}, momentum = {momentum}, nesterov = {nesterov}, weight_decay = {weight_decay})")
+            }
+            Optimizer::Adam { lr, beta1, beta2, eps, weight_decay } => write!(
+                f,
+                "adam(lr = {lr}, beta1 = {beta1}, beta2 = {beta2}, eps = {eps:e}, weight_decay = {weight_decay})"
+            ),
+            Optimizer::AdamW { lr, beta1, beta2, eps, weight_decay } => write!(
+                f,
+                "adamw(lr = {lr}, beta1 = {beta1}, beta2 = {beta2}, eps = {eps:e}, weight_decay = {weight_decay})"
+            ),
+            Optimizer::RmsProp { lr, rho, eps, momentum, weight_decay } => write!(
+                f,
+                "rmsprop(lr = {lr}, rho = {rho}, eps = {eps:e}, momentum = {momentum}, weight_decay = {weight_decay})"
+            ),
+            Optimizer::Adagrad { lr, eps, weight_decay } => {
+                write!(f, "adagrad(lr = {lr}, eps = {eps:e}, weight_decay = {weight_decay})")
+            }
         }
     }
+}
+
+/// How the learning rate changes from epoch to epoch (after any warmup).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// The optimiser's rate throughout.
+    Constant,
+    /// Multiplied by `gamma` every `every` epochs.
+    Step {
+        /// Epochs between decays.
+        every: u64,
+        /// The factor.
+        gamma: f64,
+    },
+    /// Multiplied by `gamma` every epoch.
+    Exponential {
+        /// The factor.
+        gamma: f64,
+    },
+    /// Half a cosine from the base rate down to `min_lr` over `epochs` epochs, then flat.
+    Cosine {
+        /// The length of the decay.
+        epochs: u64,
+        /// The final rate.
+        min_lr: f64,
+    },
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Constant => f.write_str("constant"),
+            Schedule::Step { every, gamma } => write!(f, "step(every = {every}, gamma = {gamma})"),
+            Schedule::Exponential { gamma } => write!(f, "exponential(gamma = {gamma})"),
+            Schedule::Cosine { epochs, min_lr } => write!(f, "cosine(epochs = {epochs}, min_lr = {min_lr})"),
+        }
+    }
+}
+
+impl Schedule {
+    /// The learning rate in `epoch` (from 1), for base rate `lr` and `warmup` epochs of
+    /// linear warmup (lr·e/warmup in epoch e ≤ warmup; the schedule counts from the first
+    /// epoch after the warmup).
+    pub fn lr(&self, lr: f64, warmup: u64, epoch: u64) -> f64 {
+        if epoch <= warmup {
+            return lr * epoch as f64 / warmup as f64;
+        }
+        let e = (epoch - warmup - 1) as f64;
+        match *self {
+            Schedule::Constant => lr,
+            Schedule::Step { every, gamma } => lr * gamma.powf(((epoch - warmup - 1) / every) as f64),
+            Schedule::Exponential { gamma } => lr * gamma.powf(e),
+            Schedule::Cosine { epochs, min_lr } => {
+                let t = e.min(epochs as f64) / epochs as f64;
+                min_lr + (lr - min_lr) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
+            }
+        }
+    }
+}
+
+/// Which epoch figure early stopping watches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Monitor {
+    /// The validation loss (lower is better).
+    ValLoss,
+    /// The training loss (lower is better).
+    Loss,
+    /// A validation metric (higher is better for accuracies, lower for errors).
+    ValMetric(Metric),
+}
+
+impl Monitor {
+    /// The monitored figure's name in specs and traces.
+    pub fn name(self) -> String {
+        match self {
+            Monitor::ValLoss => "val_loss".into(),
+            Monitor::Loss => "loss".into(),
+            Monitor::ValMetric(m) => format!("val_{}", m.name()),
+        }
+    }
+
+    /// Whether larger values are better.
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Monitor::ValMetric(Metric::Accuracy | Metric::BinaryAccuracy))
+    }
+}
+
+/// Stop when the monitored figure has not improved for `patience` epochs, and keep the
+/// parameters of the best epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStopping {
+    /// What to watch.
+    pub monitor: Monitor,
+    /// Epochs without improvement before stopping.
+    pub patience: u64,
+    /// The smallest change that counts as an improvement.
+    pub min_delta: f64,
 }
 
 /// How gradients are computed.
@@ -52,9 +234,15 @@ impl fmt::Display for GradientMode {
 /// A metric reported each epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
-    /// Fraction of examples classified correctly: argmax for several outputs, a 0.5
-    /// threshold for one.
+    /// Fraction of examples classified correctly: argmax against the one-hot target (or
+    /// the class index) for several outputs, a 0.5 threshold for one.
     Accuracy,
+    /// Fraction of output elements on the right side of 0.5.
+    BinaryAccuracy,
+    /// Mean absolute error over every element.
+    Mae,
+    /// Mean squared error over every element.
+    Mse,
 }
 
 impl Metric {
@@ -62,6 +250,9 @@ impl Metric {
     pub fn name(self) -> &'static str {
         match self {
             Metric::Accuracy => "accuracy",
+            Metric::BinaryAccuracy => "binary_accuracy",
+            Metric::Mae => "mae",
+            Metric::Mse => "mse",
         }
     }
 }
@@ -81,20 +272,29 @@ pub struct TrainConfig {
     pub gradient: GradientMode,
     /// Metrics to report.
     pub metrics: Vec<Metric>,
-    /// Whether minibatches are reshuffled every epoch.
-    pub shuffle: bool,
+    /// How the learning rate changes.
+    pub schedule: Schedule,
+    /// Epochs of linear learning-rate warmup.
+    pub warmup: u64,
+    /// Rescale the gradients when their global L2 norm exceeds this.
+    pub clip_norm: Option<f64>,
+    /// When to stop early.
+    pub early_stopping: Option<EarlyStopping>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            optimizer: Optimizer::Sgd { lr: 0.01 },
+            optimizer: Optimizer::Sgd { lr: 0.01, momentum: 0.0, nesterov: false, weight_decay: 0.0 },
             epochs: 1,
             batch_size: None,
             seed: 0,
             gradient: GradientMode::Backprop,
             metrics: Vec::new(),
-            shuffle: true,
+            schedule: Schedule::Constant,
+            warmup: 0,
+            clip_norm: None,
+            early_stopping: None,
         }
     }
 }
@@ -121,8 +321,8 @@ pub struct LayerSummary {
 pub struct Program {
     /// The forward graph.
     pub graph: Graph,
-    /// The examples, when the spec has a `data` block.
-    pub data: Option<Dataset>,
+    /// Where the examples come from, when the spec has a `data` block.
+    pub data: Option<DataSpec>,
     /// Training settings.
     pub train: TrainConfig,
     /// The layers, for summaries.
@@ -132,18 +332,22 @@ pub struct Program {
 }
 
 impl Program {
-    /// The sha256 of the lowered program: the graph with every initial value, the data and
-    /// the training settings, in a canonical text form without source positions. The same
-    /// spec reformatted, or written as TOML, hashes the same.
-    pub fn fingerprint(&self) -> String {
+    /// The sha256 of the lowered program and its data: the graph with every initial
+    /// value, the training and data settings, and every example, in a canonical form
+    /// without source positions. The same spec reformatted, or written as TOML, hashes
+    /// the same.
+    pub fn fingerprint(&self, data: &Splits) -> String {
         let mut h = Sha256::new();
         h.update(print(&self.graph, PrintOptions { origins: false, all_values: true }).as_bytes());
         h.update(format!("{:?}", self.train).as_bytes());
-        if let Some(d) = &self.data {
-            for v in d.x.iter().chain(d.y.iter()) {
+        if let Some(spec) = &self.data {
+            h.update(spec.canonical().as_bytes());
+        }
+        for set in std::iter::once(&data.train).chain(&data.validation) {
+            h.update(format!("{:?}{:?}", set.x.dim(), set.y.dim()).as_bytes());
+            for v in set.x.iter().chain(set.y.iter()) {
                 h.update(v.to_bits().to_le_bytes());
             }
-            h.update(format!("{:?}{:?}", d.x.dim(), d.y.dim()).as_bytes());
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }

@@ -8,7 +8,7 @@
 use ndarray::{Array2, ArrayD, IxDyn};
 use nnc::autodiff::differentiate;
 use nnc::ir::verify::verify;
-use nnc::ir::{Activation, DType, Dim, Graph, Init, Loss, Op, Origin, Pass, Role, Shape, ValueId};
+use nnc::ir::{Activation, DType, Dim, Graph, Init, Loss, Op, Origin, Pass, Shape, ValueId};
 use nnc::runtime::{Executor, kernels};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -93,8 +93,8 @@ fn worst_error(c: &Case) -> f64 {
     let mut exec = Executor::<f64>::new(&g);
     let mut loss_at = |params: &[ArrayD<f64>], upto: usize| {
         exec.prepare(c.x.nrows());
-        exec.input_mut(Role::Features).assign(&c.x);
-        exec.input_mut(Role::Targets).assign(&c.y);
+        exec.input_mut(g.x()).assign(&c.x);
+        exec.input_mut(g.y()).assign(&c.y);
         exec.run(params, 0..upto);
         let grads: Vec<ArrayD<f64>> = g
             .grads
@@ -279,18 +279,6 @@ fn backward_only_ops_are_refused_by_autodiff() {
     assert!(matches!(differentiate(&c.graph), Err(nnc::autodiff::AutodiffError::NotDifferentiable(_))));
 }
 
-#[test]
-fn the_bundled_specs_pass_gradcheck_in_f64() {
-    for name in ["seed_forward.nn", "linear_3x_backprop.nn", "xor.nn"] {
-        let text = std::fs::read_to_string(format!("{}/specs/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        let mut p = nnc::compile(&text, nnc::Syntax::Nn).unwrap().0;
-        p.graph.dtype = DType::F64;
-        let data = p.data.clone().unwrap();
-        let params = nnc::train::init::initial_params::<f64>(&p.graph, p.train.seed);
-        let err = worst_error(&Case { graph: p.graph, params, x: data.x, y: data.y });
-        assert!(err < TOLERANCE, "{name}: worst relative error {err:e}");
-    }
-}
 
 #[test]
 fn binary_crossentropy_from_logits() {
@@ -316,4 +304,41 @@ fn mul_and_penalty() {
     let penalty = push(&mut graph, Op::Penalty { l1: 0.3, l2: 0.7 }, &[w], "penalty");
     graph.loss = push(&mut graph, Op::Add, &[data_loss, penalty], "total");
     assert_gradients("penalty", Case { graph, ..c });
+}
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[test]
+fn every_bundled_spec_passes_gradcheck_in_f64() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(common::root().join("specs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "nn") {
+            continue;
+        }
+        let (program, data) = common::load_file(&path);
+        let report = nnc::gradcheck::gradcheck(&program, &data).unwrap();
+        for p in &report.params {
+            assert!(p.passes(), "{}: {} worst error {:e}", path.display(), p.name, p.worst);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4);
+}
+
+#[test]
+fn a_corrupted_vjp_rule_fails_gradcheck() {
+    let (program, data) = common::spec("xor.nn");
+    let mut forward = program.graph.clone();
+    forward.dtype = DType::F64;
+    let mut g = differentiate(&forward).unwrap();
+    assert!(nnc::gradcheck::check_graph(&program, &data, &g).passes());
+    // Replace tanh's derivative with sigmoid's: a wrong vector-Jacobian rule.
+    let inst = g.insts.iter_mut().find(|i| i.op == Op::ActivateGrad(Activation::Tanh)).unwrap();
+    inst.op = Op::ActivateGrad(Activation::Sigmoid);
+    let report = nnc::gradcheck::check_graph(&program, &data, &g);
+    assert!(!report.passes());
+    let failed: Vec<&str> = report.params.iter().filter(|p| !p.passes()).map(|p| p.name.as_str()).collect();
+    assert_eq!(failed, ["hidden.weight", "hidden.bias"]);
 }

@@ -92,7 +92,14 @@ fn check(text: &str, syntax: Syntax) {
     match nnc::compile(text, syntax) {
         Ok((mut program, _)) => {
             program.train.epochs = program.train.epochs.min(MAX_EPOCHS);
-            let _ = nnc::trace::record(&program, Level::Full);
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+            let mut loader = |p: &str| std::fs::read(root.join(p)).map_err(|e| e.to_string());
+            match nnc::data::prepare(&program, &mut loader) {
+                Ok(data) => {
+                    let _ = nnc::trace::record(&program, &data, Level::Full);
+                }
+                Err(diags) => assert!(!diags.is_empty()),
+            }
         }
         Err(diags) => {
             assert!(!diags.is_empty(), "an error with no diagnostic for:\n{text}");

@@ -22,14 +22,14 @@ fn ir_text(p: &nnc::Program, grad: bool) -> String {
 #[test]
 fn every_spec_snapshots_its_ir_gradient_ir_and_trace() {
     insta::glob!("../specs", "*.nn", |path| {
-        let program = common::compile_file(path);
+        let (program, data) = common::load_file(path);
         insta::assert_snapshot!("ir", ir_text(&program, false));
         insta::assert_snapshot!("grad_ir", ir_text(&program, true));
-        let (trace, result) = record(&program, Level::Epoch);
+        let (trace, result) = record(&program, &data, Level::Epoch);
         result.expect("every bundled spec trains");
         insta::assert_snapshot!("trace", trace);
         if program.train.epochs <= FULL_TRACE_MAX_EPOCHS {
-            insta::assert_snapshot!("trace_full", record(&program, Level::Full).0);
+            insta::assert_snapshot!("trace_full", record(&program, &data, Level::Full).0);
         }
     });
 }
@@ -44,10 +44,10 @@ fn every_toml_twin_lowers_to_the_same_ir_and_trace() {
         }
         let toml = path.with_extension("toml");
         assert!(toml.exists(), "{} has no .toml twin", path.display());
-        let (a, b) = (common::compile_file(&path), common::compile_file(&toml));
+        let ((a, da), (b, db)) = (common::load_file(&path), common::load_file(&toml));
         assert_eq!(ir_text(&a, true), ir_text(&b, true));
-        assert_eq!(a.fingerprint(), b.fingerprint());
-        assert_eq!(record(&a, Level::Step).0, record(&b, Level::Step).0, "{}: traces differ", path.display());
+        assert_eq!(a.fingerprint(&da), b.fingerprint(&db));
+        assert_eq!(record(&a, &da, Level::Step).0, record(&b, &db, Level::Step).0, "{}: traces differ", path.display());
         twins += 1;
     }
     assert!(twins >= 4, "expected the bundled specs, found {twins}");
@@ -56,19 +56,20 @@ fn every_toml_twin_lowers_to_the_same_ir_and_trace() {
 #[test]
 fn the_same_spec_and_seed_give_byte_identical_traces() {
     for name in ["xor.nn", "seed_forward.nn", "linear_3x.nn"] {
-        let p = common::spec(name);
-        let (first, _) = record(&p, Level::Step);
-        let (second, _) = record(&common::spec(name), Level::Step);
+        let (p, d) = common::spec(name);
+        let (first, _) = record(&p, &d, Level::Step);
+        let (p2, d2) = common::spec(name);
+        let (second, _) = record(&p2, &d2, Level::Step);
         assert_eq!(first, second, "{name}");
     }
 }
 
 #[test]
 fn a_different_seed_changes_the_trace_of_a_randomly_initialised_model() {
-    let a = common::spec("xor.nn");
+    let (a, data) = common::spec("xor.nn");
     let mut b = a.clone();
     b.train.seed = 8;
-    assert_ne!(record(&a, Level::Epoch).0, record(&b, Level::Epoch).0);
+    assert_ne!(record(&a, &data, Level::Epoch).0, record(&b, &data, Level::Epoch).0);
 }
 
 #[test]
@@ -78,5 +79,6 @@ fn reformatting_a_spec_keeps_its_fingerprint() {
         text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| format!("{}\n", l.trim())).collect();
     let (a, _) = nnc::compile(&text, nnc::Syntax::Nn).unwrap();
     let (b, _) = nnc::compile(&squeezed, nnc::Syntax::Nn).unwrap();
-    assert_eq!(a.fingerprint(), b.fingerprint());
+    let data = common::data_in(&a, &common::root());
+    assert_eq!(a.fingerprint(&data), b.fingerprint(&data));
 }

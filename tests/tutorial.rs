@@ -7,9 +7,9 @@ use nnc::train::events::{Event, Level, Stage};
 use nnc::train::train;
 
 /// Every tensor of the first step, by stage and name.
-fn first_step(program: &nnc::Program) -> Vec<(Stage, String, Vec<f64>)> {
+fn first_step(program: &nnc::Program, data: &nnc::data::Splits) -> Vec<(Stage, String, Vec<f64>)> {
     let mut seen = Vec::new();
-    train(program, Level::Full, &mut |e| {
+    train(program, data, Level::Full, &mut |e| {
         if let Event::Tensor { step: 1, stage, tensor, .. } = e {
             seen.push((*stage, tensor.name.to_string(), tensor.values.clone()));
         }
@@ -33,9 +33,9 @@ fn close(actual: &[f64], expected: &[f64], what: &str) {
 #[test]
 fn the_forward_pass_loss_and_gradients_of_the_2_3_1_network() {
     for dtype in [DType::F32, DType::F64] {
-        let mut p = common::spec("seed_forward.nn");
+        let (mut p, data) = common::spec("seed_forward.nn");
         p.graph.dtype = dtype;
-        let seen = first_step(&p);
+        let seen = first_step(&p, &data);
         close(&values(&seen, Stage::Forward, "hidden.pre"), &[1.0, 1.3, 0.8], "pre-activations");
         close(&values(&seen, Stage::Forward, "hidden"), &[0.731059, 0.785835, 0.689974], "activations");
         close(&values(&seen, Stage::Forward, "out"), &[1.233212], "output");
@@ -50,7 +50,8 @@ fn the_forward_pass_loss_and_gradients_of_the_2_3_1_network() {
 }
 
 fn final_params(name: &str) -> Vec<f64> {
-    let outcome = train(&common::spec(name), Level::Epoch, &mut |_| {}).expect("trains");
+    let (p, data) = common::spec(name);
+    let outcome = train(&p, &data, Level::Epoch, &mut |_| {}).expect("trains");
     outcome.params.iter().flat_map(|(_, v)| v.iter().copied()).collect()
 }
 
@@ -68,19 +69,20 @@ fn backprop_fits_the_line_exactly() {
 
 #[test]
 fn xor_is_learned() {
-    let outcome = train(&common::spec("xor.nn"), Level::Epoch, &mut |_| {}).expect("trains");
-    assert!(outcome.loss < 0.05, "loss {}", outcome.loss);
-    assert_eq!(outcome.metrics[0].1, 1.0);
+    let (p, data) = common::spec("xor.nn");
+    let outcome = train(&p, &data, Level::Epoch, &mut |_| {}).expect("trains");
+    assert!(outcome.train.loss < 0.05, "loss {}", outcome.train.loss);
+    assert_eq!(outcome.train.metrics[0].1, 1.0);
 }
 
 #[test]
 fn ten_thousand_steps_drive_the_tutorial_loss_to_zero() {
     // Workload W1 of shared/bench: the same network, 10,000 steps, f64; final loss ~1.9e-31.
-    let mut p = common::spec("seed_forward.nn");
+    let (mut p, data) = common::spec("seed_forward.nn");
     p.graph.dtype = DType::F64;
     p.train.epochs = 10_000;
     let mut last = f64::NAN;
-    train(&p, Level::Step, &mut |e| {
+    train(&p, &data, Level::Step, &mut |e| {
         if let Event::Step { loss, .. } = e {
             last = *loss;
         }

@@ -4,22 +4,29 @@ use std::fmt::Write;
 use std::path::Path;
 
 use nnc::Program;
+use nnc::data::Splits;
 
-use crate::cli::{exit, load};
+use crate::cli::{exit, load, load_data};
 
 /// Runs `nnc check`.
 pub fn check(spec: &Path) -> i32 {
-    match load(spec) {
-        Ok((program, _)) => {
-            print!("{}", summary(&program));
-            exit::OK
-        }
-        Err(code) => code,
-    }
+    let (program, source) = match load(spec) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let data = match program.data {
+        Some(_) => match load_data(&program, spec, &source) {
+            Ok(d) => Some(d),
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    print!("{}", summary(&program, data.as_ref()));
+    exit::OK
 }
 
 /// The summary table, like Keras' `model.summary()`.
-fn summary(p: &Program) -> String {
+fn summary(p: &Program, data: Option<&Splits>) -> String {
     let t = &p.train;
     let mut out =
         format!("model {}: {}, loss {}, {}, {}\n\n", p.graph.name, p.graph.dtype, p.loss_name, t.optimizer, t.gradient);
@@ -47,11 +54,19 @@ fn summary(p: &Program) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     let _ = writeln!(out, "\n  total params: {}", p.graph.param_count());
-    match &p.data {
+    match data {
         Some(d) => {
+            let t = &d.train;
             let (examples, features, targets) =
-                (count(d.len(), "example"), count(d.x.ncols(), "feature"), count(d.y.ncols(), "target"));
-            let _ = writeln!(out, "  data: {examples}, {features} -> {targets}");
+                (count(t.len(), "example"), count(t.x.ncols(), "feature"), count(t.y.ncols(), "target"));
+            let _ = write!(out, "  data: {examples}, {features} -> {targets}");
+            if let Some(v) = &d.validation {
+                let _ = write!(out, "; {} held out for validation", v.len());
+            }
+            if let Some(c) = &d.classes {
+                let _ = write!(out, "; classes {}", c.join(", "));
+            }
+            out.push('\n');
         }
         None => out.push_str("  data: none (add a `data` block to train)\n"),
     }

@@ -2,6 +2,7 @@
 //! the clock and the terminal.
 
 mod check;
+mod gradcheck;
 mod ir;
 mod output;
 mod run;
@@ -10,6 +11,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use nnc::data::Splits;
+use nnc::data::table::MAX_DATA_BYTES;
 use nnc::diagnostics::{Code, Diagnostics, Style, render, render_without_source};
 use nnc::{Program, SourceFile, Syntax};
 
@@ -66,6 +69,12 @@ enum Command {
         /// The spec.
         spec: PathBuf,
     },
+    /// Compare backprop's gradients with central finite differences in f64.
+    #[command(after_help = "Exits 1 when a parameter's worst error reaches the tolerance (1e-6).\n\nExample:\n  nnc gradcheck specs/xor.nn")]
+    Gradcheck {
+        /// The spec.
+        spec: PathBuf,
+    },
     /// Print the spec's IR graph.
     #[command(after_help = "Examples:\n  nnc ir specs/seed_forward.nn\n  nnc ir --grad specs/seed_forward.nn")]
     Ir {
@@ -83,6 +92,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Run { spec, trace, output } => run::run(&spec, trace, output.as_deref()),
         Command::Check { spec } => check::check(&spec),
         Command::Ir { spec, grad } => ir::ir(&spec, grad),
+        Command::Gradcheck { spec } => gradcheck::gradcheck(&spec),
     }
 }
 
@@ -143,6 +153,37 @@ pub fn load(path: &std::path::Path) -> Result<(Program, SourceFile), i32> {
         Err(diags) => {
             report(&diags, &source);
             Err(exit::INVALID)
+        }
+    }
+}
+
+/// Loads the program's data, reading files relative to the spec's folder, printing
+/// diagnostics. Returns the splits, or the exit code to stop with.
+pub fn load_data(program: &Program, spec: &std::path::Path, source: &SourceFile) -> Result<Splits, i32> {
+    let folder = spec.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let mut io_failed = false;
+    let mut loader = |path: &str| -> Result<Vec<u8>, String> {
+        let full = folder.join(path);
+        let shown = std::path::absolute(&full).unwrap_or_else(|_| full.clone());
+        let fail = |e: std::io::Error| format!("cannot read {}: {e}", shown.display());
+        let size = std::fs::metadata(&full).map_err(|e| {
+            io_failed = true;
+            fail(e)
+        })?;
+        if size.len() > MAX_DATA_BYTES as u64 {
+            return Err(format!("{} is {} bytes; nnc reads data files of at most {MAX_DATA_BYTES}", shown.display(), size.len()));
+        }
+        std::fs::read(&full).map_err(|e| {
+            io_failed = true;
+            fail(e)
+        })
+    };
+    let result = nnc::data::prepare(program, &mut loader);
+    match result {
+        Ok(splits) => Ok(splits),
+        Err(diags) => {
+            report(&diags, source);
+            Err(if io_failed { exit::IO } else { exit::INVALID })
         }
     }
 }

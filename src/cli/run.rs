@@ -7,12 +7,16 @@ use nnc::train::events::Level;
 use nnc::train::{TrainError, train};
 
 use crate::cli::output::Output;
-use crate::cli::{TraceLevel, exit, load, report};
+use crate::cli::{TraceLevel, exit, load, load_data, report};
 
 /// Runs `nnc run`.
 pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
     let (program, source) = match load(spec) {
         Ok(p) => p,
+        Err(code) => return code,
+    };
+    let data = match load_data(&program, spec, &source) {
+        Ok(d) => d,
         Err(code) => return code,
     };
     let level = match level {
@@ -25,7 +29,7 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
         Err(e) => return io_error(output, &e),
     };
     let mut write_error = None;
-    let result = train(&program, level, &mut |event| {
+    let result = train(&program, &data, level, &mut |event| {
         if write_error.is_none()
             && let Err(e) = out.write(&nnc::trace::format_event(event))
         {

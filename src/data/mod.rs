@@ -1,5 +1,16 @@
-//! Training data: examples as rows of features and targets, and the order in which
-//! minibatches visit them (a seeded shuffle per epoch).
+//! Training data: what a `data` block asks for (`spec`), loading it from inline values,
+//! CSV files (`table`) or generators (`generate`), preparing the training and validation
+//! sets (`prepare`), and the order in which minibatches visit them (a seeded shuffle per
+//! epoch). Files are read through a loader the caller passes in: this module never
+//! touches the file system.
+
+pub mod generate;
+pub mod prepare;
+pub mod spec;
+pub mod table;
+
+pub use prepare::{Loader, Splits, prepare};
+pub use spec::DataSpec;
 
 use ndarray::{Array2, ArrayViewMut2};
 use rand_chacha::ChaCha8Rng;

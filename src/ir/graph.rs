@@ -19,6 +19,11 @@ pub enum Init {
     Explicit(Vec<f64>),
     /// Every element zero.
     Zeros,
+    /// Every element this value (`ones` is `constant(value = 1)`).
+    Constant {
+        /// The value.
+        value: f64,
+    },
     /// Normal with mean 0 and this standard deviation.
     Normal {
         /// Standard deviation.
@@ -31,17 +36,29 @@ pub enum Init {
     },
     /// Uniform on ±sqrt(6 / (fan_in + fan_out)) (Keras' default).
     GlorotUniform,
+    /// Normal with standard deviation sqrt(2 / (fan_in + fan_out)) (PyTorch's xavier_normal).
+    GlorotNormal,
     /// Normal with standard deviation sqrt(2 / fan_in) (PyTorch's kaiming_normal).
     HeNormal,
+    /// Uniform on ±sqrt(6 / fan_in) (PyTorch's kaiming_uniform for ReLU).
+    HeUniform,
+    /// Normal with standard deviation sqrt(1 / fan_in).
+    LecunNormal,
 }
 
 /// What kind of thing a graph input is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Role {
     /// The features of a batch, `x`.
     Features,
     /// The targets of a batch, `y`.
     Targets,
+    /// A dropout mask: in training each element is 0 with probability `rate`, else
+    /// 1 / (1 − rate); otherwise all ones.
+    Mask {
+        /// The fraction dropped.
+        rate: f64,
+    },
 }
 
 /// How a value is defined.
@@ -199,6 +216,23 @@ impl Graph {
         }
         self.values.push(info);
         Ok(ValueId(self.values.len() - 1))
+    }
+
+    /// Adds a batch input (a dropout mask).
+    pub fn add_input(&mut self, name: &str, shape: Shape, role: Role, origin: Origin) -> Result<ValueId, GraphError> {
+        self.add_value(ValueInfo { name: name.to_string(), shape, def: Def::Input(role), origin })
+    }
+
+    /// The dropout masks: each mask value and its rate.
+    pub fn masks(&self) -> Vec<(ValueId, f64)> {
+        self.values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| match v.def {
+                Def::Input(Role::Mask { rate }) => Some((ValueId(i), rate)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Adds a parameter.

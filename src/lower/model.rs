@@ -3,16 +3,13 @@
 //! and an optional activation op: layers are syntax, ops are semantics.
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, unknown_name_help};
-use crate::ir::{Activation, DType, Dim, Graph, Init, Loss, Op, Origin, Shape, ValueId};
-use crate::lower::values::{Attrs, MAX_TENSOR_ELEMENTS, boolean, call, integer, known, matrix, name, positive, vector};
+use crate::ir::{DType, Dim, Graph, Op, Origin, Shape, ValueId};
+use crate::lower::layers::{LAYER_KINDS, lower_layer};
+use crate::lower::values::{MAX_TENSOR_ELEMENTS, integer};
+use crate::lower::choices;
 use crate::program::LayerSummary;
-use crate::syntax::ast::{Ident, ModelBlock, Span, Stmt, Value};
+use crate::syntax::ast::{ModelBlock, Span, Stmt};
 
-const LAYER_KINDS: &[&str] = &["input", "dense", "loss"];
-const DENSE_KEYS: &[&str] = &["activation", "bias", "weights", "bias_values", "init", "trainable"];
-const ACTIVATIONS: &[&str] = &["linear", "sigmoid", "tanh", "relu", "softmax"];
-const LOSSES: &[&str] = &["mse", "binary_crossentropy", "categorical_crossentropy"];
-const INITS: &[&str] = &["zeros", "normal", "uniform", "glorot_uniform", "he_normal"];
 /// The most scalar parameters a model may have (checked before any is allocated).
 pub const MAX_MODEL_PARAMS: usize = 1 << 28;
 /// Names that graph values already use.
@@ -24,7 +21,7 @@ pub struct LoweredModel {
     pub graph: Graph,
     /// One summary per layer, input first.
     pub layers: Vec<LayerSummary>,
-    /// The loss's name.
+    /// The loss as written.
     pub loss_name: String,
     /// The `input` statement's span.
     pub input_span: Span,
@@ -32,13 +29,6 @@ pub struct LoweredModel {
     pub output_span: Span,
     /// The loss statement's span.
     pub loss_span: Span,
-}
-
-/// What a dense layer's activation statement said.
-enum ActivationChoice {
-    Linear,
-    Elementwise(Activation),
-    Softmax,
 }
 
 /// Lowers the model block into a forward graph in the given dtype.
@@ -53,7 +43,8 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
     };
     let mut unknown_kinds = false;
     for s in stmts {
-        if !LAYER_KINDS.contains(&s.kind.name.as_str()) {
+        let known = ["input", "loss"].iter().chain(LAYER_KINDS).copied().collect::<Vec<_>>();
+        if !known.contains(&s.kind.name.as_str()) {
             unknown_kinds = true;
             diags.push(
                 Diagnostic::error(
@@ -62,7 +53,7 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
                     s.kind.span,
                     "not a layer nnc knows",
                 )
-                .with_help(unknown_name_help(&s.kind.name, "statements", LAYER_KINDS)),
+                .with_help(unknown_name_help(&s.kind.name, "statements", &known)),
             );
         }
     }
@@ -139,17 +130,17 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
             }
         }
     }
-    let loss = loss_stmt.and_then(|i| diags.take(loss_kind(&stmts[i])));
+    let loss = loss_stmt.and_then(|i| diags.take(choices::loss(&stmts[i])));
 
-    let dense: Vec<&Stmt> = stmts.iter().filter(|s| s.kind.name == "dense").collect();
-    if dense.is_empty() && loss_stmt.is_some() && !unknown_kinds {
+    let layer_stmts: Vec<&Stmt> = stmts.iter().filter(|s| LAYER_KINDS.contains(&s.kind.name.as_str())).collect();
+    if !layer_stmts.iter().any(|s| s.kind.name == "dense") && loss_stmt.is_some() && !unknown_kinds {
         diags.push(
             Diagnostic::error(Code::Missing, "the model has no layers", model.name.span, "nothing to train")
                 .with_help("add a layer between `input` and `loss`, e.g. `dense 1`"),
         );
     }
     let before_names = diags.0.len();
-    let names = layer_names(&dense, diags);
+    let names = layer_names(&layer_stmts, diags);
     if diags.0.len() > before_names {
         return None;
     }
@@ -173,25 +164,27 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
     let mut output_span = first.span;
     let mut failed = false;
     let mut total_params = 0usize;
-    for (stmt, layer_name) in dense.iter().zip(&names) {
-        match lower_dense(&mut graph, stmt, layer_name, current, diags) {
-            Some((_, _, summary)) if total_params + summary.params > MAX_MODEL_PARAMS => {
+    let mut penalties = Vec::new();
+    for (stmt, layer_name) in layer_stmts.iter().zip(&names) {
+        match lower_layer(&mut graph, stmt, layer_name, current, diags) {
+            Some(l) if total_params + l.summary.params > MAX_MODEL_PARAMS => {
                 diags.push(
                     Diagnostic::error(
                         Code::TooLarge,
                         format!("the model would have more than {MAX_MODEL_PARAMS} parameters"),
                         stmt.span,
-                        format!("this layer brings the total to {}", total_params + summary.params),
+                        format!("this layer brings the total to {}", total_params + l.summary.params),
                     )
                     .with_help("nnc trains models of at most 2^28 parameters: use fewer or smaller layers"),
                 );
                 failed = true;
                 break;
             }
-            Some((out, units, summary)) => {
-                total_params += summary.params;
-                current = (out, units);
-                layers.push(summary);
+            Some(l) => {
+                total_params += l.summary.params;
+                current = (l.out, l.units);
+                layers.push(l.summary);
+                penalties.extend(l.penalty);
                 output_span = stmt.span;
             }
             None => failed = true,
@@ -203,13 +196,26 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
     }
     let (pred, units) = current;
     let y = graph.y();
-    graph.values[y.0].shape = Shape::matrix(Dim::Batch, Dim::Fixed(units));
-    let origin = Origin::layer("loss", stmts[loss_i].span);
-    let loss_value = graph.push(Op::Loss(loss), &[pred, graph.y()], "loss", origin).ok()?;
+    let target_cols = if loss.takes_class_indices() { 1 } else { units };
+    graph.values[y.0].shape = Shape::matrix(Dim::Batch, Dim::Fixed(target_cols));
+    let loss_span = stmts[loss_i].span;
+    let origin = Origin::layer("loss", loss_span);
+    let data_loss_name = if penalties.is_empty() { "loss" } else { "loss.data" };
+    let built = graph.push(Op::Loss(loss), &[pred, graph.y()], data_loss_name, origin.clone()).and_then(|data_loss| {
+        // The weight penalties are added to the data loss; the sum is `loss`.
+        let mut total: ValueId = data_loss;
+        for (i, p) in penalties.iter().enumerate() {
+            let o = Origin::layer(&p.layer, p.span);
+            let term = graph.push(Op::Penalty { l1: p.l1, l2: p.l2 }, &[p.weight], &format!("{}.penalty", p.layer), o)?;
+            let name = if i + 1 == penalties.len() { "loss".to_string() } else { format!("loss.sum{}", i + 1) };
+            total = graph.push(Op::Add, &[total, term], &name, origin.clone())?;
+        }
+        Ok(total)
+    });
+    let loss_value = diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), loss_span, "here")))?;
     graph.prediction = pred;
     graph.loss = loss_value;
-    let loss_span = stmts[loss_i].span;
-    Some(LoweredModel { graph, layers, loss_name: loss.name().to_string(), input_span, output_span, loss_span })
+    Some(LoweredModel { graph, layers, loss_name: loss.to_string(), input_span, output_span, loss_span })
 }
 
 fn input_width(s: &Stmt) -> Result<usize, Diagnostic> {
@@ -253,34 +259,18 @@ fn input_width(s: &Stmt) -> Result<usize, Diagnostic> {
     Ok(n as usize)
 }
 
-fn loss_kind(s: &Stmt) -> Result<Loss, Diagnostic> {
-    let Some(v) = &s.arg else {
-        return Err(Diagnostic::error(Code::Missing, "`loss` needs a loss name", s.span, "which loss?")
-            .with_help(format!("write e.g. `loss mse`; known losses: {}", LOSSES.join(", "))));
-    };
-    if let Some(a) = s.attrs.first() {
-        return Err(Diagnostic::error(Code::UnknownAttribute, "`loss` takes no attributes", a.span, "remove this"));
-    }
-    let (id, args) = call(v, "the loss")?;
-    let loss = match known(&id, Code::UnknownLoss, "loss", "losses", LOSSES)? {
-        "mse" => Loss::Mse,
-        "binary_crossentropy" => Loss::BinaryCrossentropy,
-        _ => Loss::CategoricalCrossentropy,
-    };
-    if let Some(d) = Attrs::new(args, format!("`{}`", id.name), &[]).check().into_iter().next() {
-        return Err(d);
-    }
-    Ok(loss)
-}
-
-/// Each dense layer's name: its `as` name, or `denseK` by position. Reports duplicates.
-fn layer_names(dense: &[&Stmt], diags: &mut Diagnostics) -> Vec<String> {
-    let names: Vec<(String, Span)> = dense
+/// Each layer's name: its `as` name, or its kind and position among that kind (`dense1`,
+/// `dropout2`). Reports duplicates and reserved names.
+fn layer_names(layers: &[&Stmt], diags: &mut Diagnostics) -> Vec<String> {
+    let names: Vec<(String, Span)> = layers
         .iter()
         .enumerate()
         .map(|(i, s)| match &s.alias {
             Some(a) => (a.name.clone(), a.span),
-            None => (format!("dense{}", i + 1), s.kind.span),
+            None => {
+                let position = layers[..=i].iter().filter(|l| l.kind.name == s.kind.name).count();
+                (format!("{}{position}", s.kind.name), s.kind.span)
+            }
         })
         .collect();
     for (i, (n, span)) in names.iter().enumerate() {
@@ -301,192 +291,3 @@ fn layer_names(dense: &[&Stmt], diags: &mut Diagnostics) -> Vec<String> {
     names.into_iter().map(|(n, _)| n).collect()
 }
 
-/// Lowers one dense layer; returns its output value, width and summary.
-fn lower_dense(
-    g: &mut Graph,
-    s: &Stmt,
-    name: &str,
-    (input, fan_in): (ValueId, usize),
-    diags: &mut Diagnostics,
-) -> Option<(ValueId, usize, LayerSummary)> {
-    let attrs = Attrs::new(&s.attrs, format!("the dense layer `{name}`"), DENSE_KEYS);
-    let before = diags.0.len();
-    for d in attrs.check() {
-        diags.push(d);
-    }
-    let Some(units_v) = &s.arg else {
-        diags.push(
-            Diagnostic::error(Code::Missing, "`dense` needs a number of units", s.kind.span, "how many units?")
-                .with_help("write e.g. `dense 3`"),
-        );
-        return None;
-    };
-    let units = match integer(units_v, "the number of units", 1) {
-        Ok(u) => u,
-        Err(d) => {
-            diags.push(d);
-            return None;
-        }
-    };
-    let elements = (fan_in as u64).checked_mul(units).filter(|e| *e <= MAX_TENSOR_ELEMENTS);
-    let Some(elements) = elements else {
-        diags.push(
-            Diagnostic::error(
-                Code::TooLarge,
-                format!("`{name}` would have {fan_in} × {units} weights, more than nnc supports"),
-                units_v.span,
-                "too many units",
-            )
-            .with_help(format!("one weight matrix may hold at most {MAX_TENSOR_ELEMENTS} elements")),
-        );
-        return None;
-    };
-    let units = units as usize;
-    let activation =
-        attrs.get("activation").map(|v| diags.take(activation(v))).unwrap_or(Some(ActivationChoice::Linear));
-    let bias = attrs.get("bias").map(|v| diags.take(boolean(v, "`bias`"))).unwrap_or(Some(true));
-    let trainable = attrs.get("trainable").map(|v| diags.take(boolean(v, "`trainable`"))).unwrap_or(Some(true));
-    let init = attrs.get("init").map(|v| diags.take(init(v))).unwrap_or(Some(Init::GlorotUniform));
-    let weights = attrs.get("weights").map(|v| diags.take(explicit_weights(v, name, s, fan_in, units)));
-    let bias_values = attrs.get("bias_values").map(|v| diags.take(explicit_bias(v, name, s, units)));
-    if let (Some(false), Some(v)) = (bias, attrs.get("bias_values")) {
-        diags.push(
-            Diagnostic::error(
-                Code::Misplaced,
-                format!("`{name}` has `bias = false` but gives `bias_values`"),
-                v.span,
-                "these values would be ignored",
-            )
-            .with_help("remove `bias_values`, or set `bias = true`"),
-        );
-    }
-    if diags.0.len() > before {
-        return None;
-    }
-    let (activation, bias, init, trainable) = (activation?, bias?, init?, trainable?);
-    let w_init = match weights {
-        Some(w) => Init::Explicit(w?),
-        None => init,
-    };
-    let b_init = match bias_values {
-        Some(b) => Init::Explicit(b?),
-        None => Init::Zeros,
-    };
-
-    let o = Origin::layer(name, s.span);
-    let push = |g: &mut Graph, op: Op, args: &[ValueId], value: &str| g.push(op, args, value, o.clone());
-    let build = |g: &mut Graph| -> Result<ValueId, crate::ir::GraphError> {
-        let w = g.add_param(
-            &format!("{name}.weight"),
-            Shape::matrix(Dim::Fixed(fan_in), Dim::Fixed(units)),
-            w_init,
-            trainable,
-            o.clone(),
-        )?;
-        let last_is_pre = matches!(activation, ActivationChoice::Linear);
-        let pre_name = if last_is_pre { name.to_string() } else { format!("{name}.pre") };
-        let matmul_name = if bias { format!("{name}.matmul") } else { pre_name.clone() };
-        let mut v = push(g, Op::MatMul { transpose_a: false, transpose_b: false }, &[input, w], &matmul_name)?;
-        if bias {
-            let b = g.add_param(&format!("{name}.bias"), Shape::vector(units), b_init, trainable, o.clone())?;
-            let bb = push(g, Op::Broadcast, &[b], &format!("{name}.broadcast"))?;
-            v = push(g, Op::Add, &[v, bb], &pre_name)?;
-        }
-        match activation {
-            ActivationChoice::Linear => Ok(v),
-            ActivationChoice::Elementwise(f) => push(g, Op::Activate(f), &[v], name),
-            ActivationChoice::Softmax => push(g, Op::Softmax, &[v], name),
-        }
-    };
-    let out = match build(g) {
-        Ok(v) => v,
-        Err(e) => {
-            diags.push(Diagnostic::error(Code::Duplicate, e.to_string(), s.span, "in this layer"));
-            return None;
-        }
-    };
-    let act_name = match activation {
-        ActivationChoice::Linear => "linear",
-        ActivationChoice::Elementwise(f) => f.name(),
-        ActivationChoice::Softmax => "softmax",
-    };
-    let params = elements as usize + if bias { units } else { 0 };
-    let notes = format!("{act_name}{}{}", if bias { "" } else { ", no bias" }, if trainable { "" } else { ", frozen" });
-    let summary = LayerSummary {
-        name: name.to_string(),
-        kind: "dense".into(),
-        shape: Shape::matrix(Dim::Batch, Dim::Fixed(units)),
-        params,
-        notes,
-        span: s.span,
-    };
-    Some((out, units, summary))
-}
-
-fn activation(v: &Value) -> Result<ActivationChoice, Diagnostic> {
-    let n = name(v, "`activation`")?;
-    let id = Ident { name: n.to_string(), span: v.span };
-    Ok(match known(&id, Code::UnknownActivation, "activation", "activations", ACTIVATIONS)? {
-        "sigmoid" => ActivationChoice::Elementwise(Activation::Sigmoid),
-        "tanh" => ActivationChoice::Elementwise(Activation::Tanh),
-        "relu" => ActivationChoice::Elementwise(Activation::Relu),
-        "softmax" => ActivationChoice::Softmax,
-        _ => ActivationChoice::Linear,
-    })
-}
-
-fn init(v: &Value) -> Result<Init, Diagnostic> {
-    let (id, args) = call(v, "`init`")?;
-    let kind = known(&id, Code::UnknownInit, "initialiser", "initialisers", INITS)?;
-    let keys: &'static [&'static str] = match kind {
-        "normal" => &["std"],
-        "uniform" => &["limit"],
-        _ => &[],
-    };
-    let a = Attrs::new(args, format!("`{kind}`"), keys);
-    if let Some(d) = a.check().into_iter().next() {
-        return Err(d);
-    }
-    let param = |key: &str, default: f64| {
-        a.get(key).map(|v| positive(v, &format!("`{key}`"))).transpose().map(|x| x.unwrap_or(default))
-    };
-    Ok(match kind {
-        "zeros" => Init::Zeros,
-        "normal" => Init::Normal { std: param("std", 0.05)? },
-        "uniform" => Init::Uniform { limit: param("limit", 0.05)? },
-        "he_normal" => Init::HeNormal,
-        _ => Init::GlorotUniform,
-    })
-}
-
-fn explicit_weights(v: &Value, name: &str, s: &Stmt, fan_in: usize, units: usize) -> Result<Vec<f64>, Diagnostic> {
-    let (rows, cols, values) = matrix(v, "`weights`")?;
-    if (rows, cols) != (fan_in, units) {
-        let units_span = s.arg.as_ref().map_or(s.kind.span, |a| a.span);
-        return Err(Diagnostic::error(
-            Code::WeightsShape,
-            format!("the weights of `{name}` are {rows}×{cols}, but the layer needs {fan_in}×{units}"),
-            v.span,
-            format!("{rows} rows of {cols}"),
-        )
-        .with_label(units_span, format!("{units} units"))
-        .with_help(format!("write {fan_in} rows (one per input) of {units} values (one per unit): row i holds the weights leaving input i")));
-    }
-    Ok(values)
-}
-
-fn explicit_bias(v: &Value, name: &str, s: &Stmt, units: usize) -> Result<Vec<f64>, Diagnostic> {
-    let values = vector(v, "`bias_values`")?;
-    if values.len() != units {
-        let units_span = s.arg.as_ref().map_or(s.kind.span, |a| a.span);
-        return Err(Diagnostic::error(
-            Code::BiasShape,
-            format!("`{name}` has {units} units but {} bias values", values.len()),
-            v.span,
-            format!("{} values", values.len()),
-        )
-        .with_label(units_span, format!("{units} units"))
-        .with_help(format!("give one bias value per unit: {units} values")));
-    }
-    Ok(values)
-}

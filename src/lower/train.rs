@@ -1,15 +1,31 @@
-//! Lowering the `train` block: optimiser, epochs, batch size, seed, gradient mode, dtype
-//! and metrics, with defaults and range checks.
+//! Lowering the `train` block: optimiser, schedule, epochs, batch size, seed, gradient
+//! mode, dtype, metrics, gradient clipping and early stopping, with defaults and range
+//! checks.
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::DType;
-use crate::lower::values::{Attrs, call, integer, known, name, positive};
-use crate::program::{GradientMode, Metric, Optimizer, TrainConfig};
-use crate::syntax::ast::{AttrBlock, Value, ValueKind};
+use crate::lower::values::{Attrs, boolean, call, integer, known, name, number, positive};
+use crate::program::{EarlyStopping, GradientMode, Metric, Monitor, Optimizer, Schedule, TrainConfig};
+use crate::syntax::ast::{Attr, AttrBlock, Ident, Value, ValueKind};
 
-const KEYS: &[&str] = &["optimizer", "epochs", "batch_size", "seed", "gradient", "dtype", "metrics"];
+const KEYS: &[&str] = &[
+    "optimizer",
+    "epochs",
+    "batch_size",
+    "seed",
+    "gradient",
+    "dtype",
+    "metrics",
+    "schedule",
+    "warmup",
+    "clip_norm",
+    "early_stopping",
+];
+const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "rmsprop", "adagrad"];
+const SCHEDULES: &[&str] = &["constant", "step", "exponential", "cosine"];
+const METRICS: &[&str] = &["accuracy", "binary_accuracy", "mae", "mse"];
 /// Keys the language defines that this version does not implement yet.
-const PLANNED: &[&str] = &["weights_from", "schedule", "early_stopping", "clip_norm"];
+const PLANNED: &[&str] = &["weights_from"];
 
 /// Reads the `train` block (or the defaults when there is none), and the dtype it sets
 /// for the graph (f32 unless it says otherwise).
@@ -42,11 +58,23 @@ pub fn lower_train(block: Option<&AttrBlock>, diags: &mut Diagnostics) -> (Train
     if let Some(m) = attrs.get("metrics").and_then(|v| diags.take(metrics(v))) {
         cfg.metrics = m;
     }
+    if let Some(s) = attrs.get("schedule").and_then(|v| diags.take(schedule(v))) {
+        cfg.schedule = s;
+    }
+    if let Some(w) = attrs.get("warmup").and_then(|v| diags.take(integer(v, "`warmup`", 0))) {
+        cfg.warmup = w;
+    }
+    if let Some(c) = attrs.get("clip_norm").and_then(|v| diags.take(positive(v, "`clip_norm`"))) {
+        cfg.clip_norm = Some(c);
+    }
+    if let Some(e) = attrs.get("early_stopping").and_then(|v| diags.take(early_stopping(v))) {
+        cfg.early_stopping = Some(e);
+    }
     (cfg, dtype_choice)
 }
 
 /// Turns "unknown key" into "not implemented yet" for keys the language plans.
-pub fn planned(d: Diagnostic, attrs: &[crate::syntax::ast::Attr], planned: &[&str]) -> Diagnostic {
+pub fn planned(d: Diagnostic, attrs: &[Attr], planned: &[&str]) -> Diagnostic {
     let Some(a) = attrs.iter().find(|a| a.key.span == d.labels[0].span) else { return d };
     if d.code == Code::UnknownAttribute && planned.contains(&a.key.name.as_str()) {
         Diagnostic::error(
@@ -61,31 +89,151 @@ pub fn planned(d: Diagnostic, attrs: &[crate::syntax::ast::Attr], planned: &[&st
     }
 }
 
-fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
-    let (id, args) = call(v, "`optimizer`")?;
-    known(&id, Code::UnknownOptimizer, "optimizer", "optimizers", &["sgd"])?;
-    let a = Attrs::new(args, "`sgd`", &["lr"]);
-    if let Some(d) = a.check().into_iter().next() {
-        return Err(d);
+/// A call's arguments, checked against the keys it takes.
+fn args<'a>(args: &'a [Attr], owner: &str, keys: &'static [&'static str]) -> Result<Attrs<'a>, Diagnostic> {
+    let a = Attrs::new(args, format!("`{owner}`"), keys);
+    match a.check().into_iter().next() {
+        Some(d) => Err(d),
+        None => Ok(a),
     }
-    let lr = a.get("lr").map(|v| positive(v, "the learning rate `lr`")).transpose()?.unwrap_or(0.01);
-    Ok(Optimizer::Sgd { lr })
+}
+
+/// An optional number with a default, checked by `check` (which says what is wrong).
+fn num(a: &Attrs, key: &str, default: f64, check: fn(f64) -> Option<&'static str>) -> Result<f64, Diagnostic> {
+    let Some(v) = a.get(key) else { return Ok(default) };
+    let x = number(v, &format!("`{key}`"))?;
+    match check(x) {
+        None => Ok(x),
+        Some(why) => Err(Diagnostic::error(Code::OutOfRange, format!("`{key}` {why}"), v.span, format!("{x} is out of range"))),
+    }
+}
+
+fn pos(x: f64) -> Option<&'static str> {
+    (x <= 0.0).then_some("must be greater than 0")
+}
+
+fn non_neg(x: f64) -> Option<&'static str> {
+    (x < 0.0).then_some("must not be negative")
+}
+
+fn unit(x: f64) -> Option<&'static str> {
+    (!(0.0..1.0).contains(&x)).then_some("must be in [0, 1)")
+}
+
+fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
+    let (id, call_args) = call(v, "`optimizer`")?;
+    let kind = known(&id, Code::UnknownOptimizer, "optimizer", "optimizers", OPTIMIZERS)?;
+    Ok(match kind {
+        "sgd" => {
+            let a = args(call_args, kind, &["lr", "momentum", "nesterov", "weight_decay"])?;
+            let nesterov = a.get("nesterov").map(|v| boolean(v, "`nesterov`")).transpose()?.unwrap_or(false);
+            let momentum = num(&a, "momentum", 0.0, unit)?;
+            if nesterov && momentum == 0.0 {
+                let span = a.get("nesterov").map_or(v.span, |n| n.span);
+                return Err(Diagnostic::error(Code::OutOfRange, "Nesterov momentum needs `momentum` above 0", span, "has no effect without momentum")
+                    .with_help("add e.g. `momentum = 0.9`"));
+            }
+            Optimizer::Sgd { lr: num(&a, "lr", 0.01, pos)?, momentum, nesterov, weight_decay: num(&a, "weight_decay", 0.0, non_neg)? }
+        }
+        "adam" | "adamw" => {
+            let a = args(call_args, kind, &["lr", "beta1", "beta2", "eps", "weight_decay"])?;
+            let (lr, beta1, beta2, eps) =
+                (num(&a, "lr", 0.001, pos)?, num(&a, "beta1", 0.9, unit)?, num(&a, "beta2", 0.999, unit)?, num(&a, "eps", 1e-8, pos)?);
+            if kind == "adam" {
+                Optimizer::Adam { lr, beta1, beta2, eps, weight_decay: num(&a, "weight_decay", 0.0, non_neg)? }
+            } else {
+                Optimizer::AdamW { lr, beta1, beta2, eps, weight_decay: num(&a, "weight_decay", 0.01, non_neg)? }
+            }
+        }
+        "rmsprop" => {
+            let a = args(call_args, kind, &["lr", "rho", "eps", "momentum", "weight_decay"])?;
+            Optimizer::RmsProp {
+                lr: num(&a, "lr", 0.01, pos)?,
+                rho: num(&a, "rho", 0.99, unit)?,
+                eps: num(&a, "eps", 1e-8, pos)?,
+                momentum: num(&a, "momentum", 0.0, unit)?,
+                weight_decay: num(&a, "weight_decay", 0.0, non_neg)?,
+            }
+        }
+        _ => {
+            let a = args(call_args, kind, &["lr", "eps", "weight_decay"])?;
+            Optimizer::Adagrad { lr: num(&a, "lr", 0.01, pos)?, eps: num(&a, "eps", 1e-10, pos)?, weight_decay: num(&a, "weight_decay", 0.0, non_neg)? }
+        }
+    })
+}
+
+fn schedule(v: &Value) -> Result<Schedule, Diagnostic> {
+    let (id, call_args) = call(v, "`schedule`")?;
+    let kind = known(&id, Code::UnknownOption, "schedule", "schedules", SCHEDULES)?;
+    let int = |a: &Attrs, key: &str| -> Result<u64, Diagnostic> {
+        match a.get(key) {
+            Some(v) => integer(v, &format!("`{key}`"), 1),
+            None => Err(Diagnostic::error(Code::Missing, format!("`{kind}` needs `{key}`"), id.span, format!("`{key}` is missing"))),
+        }
+    };
+    Ok(match kind {
+        "constant" => {
+            args(call_args, kind, &[])?;
+            Schedule::Constant
+        }
+        "step" => {
+            let a = args(call_args, kind, &["every", "gamma"])?;
+            Schedule::Step { every: int(&a, "every")?, gamma: num(&a, "gamma", 0.1, pos)? }
+        }
+        "exponential" => {
+            let a = args(call_args, kind, &["gamma"])?;
+            Schedule::Exponential { gamma: num(&a, "gamma", 0.95, pos)? }
+        }
+        _ => {
+            let a = args(call_args, kind, &["epochs", "min_lr"])?;
+            Schedule::Cosine { epochs: int(&a, "epochs")?, min_lr: num(&a, "min_lr", 0.0, non_neg)? }
+        }
+    })
+}
+
+fn metric_of(id: &Ident) -> Result<Metric, Diagnostic> {
+    Ok(match known(id, Code::UnknownMetric, "metric", "metrics", METRICS)? {
+        "accuracy" => Metric::Accuracy,
+        "binary_accuracy" => Metric::BinaryAccuracy,
+        "mae" => Metric::Mae,
+        _ => Metric::Mse,
+    })
+}
+
+fn early_stopping(v: &Value) -> Result<EarlyStopping, Diagnostic> {
+    let (id, call_args) = call(v, "`early_stopping`")?;
+    known(&id, Code::UnknownOption, "stopping rule", "stopping rules", &["early_stopping"])?;
+    let a = args(call_args, "early_stopping", &["monitor", "patience", "min_delta"])?;
+    let monitor = match a.get("monitor") {
+        None => Monitor::ValLoss,
+        Some(m) => {
+            let n = name(m, "`monitor`")?;
+            match n {
+                "val_loss" => Monitor::ValLoss,
+                "loss" => Monitor::Loss,
+                other => match other.strip_prefix("val_") {
+                    Some(metric) => Monitor::ValMetric(metric_of(&Ident { name: metric.into(), span: m.span })?),
+                    None => {
+                        return Err(Diagnostic::error(Code::UnknownOption, format!("cannot monitor `{other}`"), m.span, "not a monitored figure")
+                            .with_help("monitor `val_loss`, `loss`, or `val_` and a metric such as `val_accuracy`"));
+                    }
+                },
+            }
+        }
+    };
+    let patience = a.get("patience").map(|p| integer(p, "`patience`", 1)).transpose()?.unwrap_or(5);
+    Ok(EarlyStopping { monitor, patience, min_delta: num(&a, "min_delta", 0.0, non_neg)? })
 }
 
 fn gradient(v: &Value) -> Result<GradientMode, Diagnostic> {
-    let (id, args) = call(v, "`gradient`")?;
+    let (id, call_args) = call(v, "`gradient`")?;
     match known(&id, Code::UnknownOption, "gradient mode", "gradient modes", &["backprop", "finite_difference"])? {
         "backprop" => {
-            if let Some(d) = Attrs::new(args, "`backprop`", &[]).check().into_iter().next() {
-                return Err(d);
-            }
+            args(call_args, "backprop", &[])?;
             Ok(GradientMode::Backprop)
         }
         _ => {
-            let a = Attrs::new(args, "`finite_difference`", &["step"]);
-            if let Some(d) = a.check().into_iter().next() {
-                return Err(d);
-            }
+            let a = args(call_args, "finite_difference", &["step"])?;
             let step = a.get("step").map(|v| positive(v, "the finite-difference `step`")).transpose()?.unwrap_or(1e-4);
             Ok(GradientMode::FiniteDifference { step })
         }
@@ -94,7 +242,7 @@ fn gradient(v: &Value) -> Result<GradientMode, Diagnostic> {
 
 fn dtype(v: &Value) -> Result<DType, Diagnostic> {
     let n = name(v, "`dtype`")?;
-    let id = crate::syntax::ast::Ident { name: n.to_string(), span: v.span };
+    let id = Ident { name: n.to_string(), span: v.span };
     Ok(match known(&id, Code::UnknownOption, "dtype", "dtypes", &["f32", "f64"])? {
         "f32" => DType::F32,
         _ => DType::F64,
@@ -103,19 +251,13 @@ fn dtype(v: &Value) -> Result<DType, Diagnostic> {
 
 fn metrics(v: &Value) -> Result<Vec<Metric>, Diagnostic> {
     let ValueKind::Array(items) = &v.kind else {
-        return Err(Diagnostic::error(
-            Code::WrongType,
-            "`metrics` must be an array of names",
-            v.span,
-            "expected e.g. `[accuracy]`",
-        ));
+        return Err(Diagnostic::error(Code::WrongType, "`metrics` must be an array of names", v.span, "expected e.g. `[accuracy]`"));
     };
     items
         .iter()
         .map(|item| {
             let n = name(item, "each metric")?;
-            let id = crate::syntax::ast::Ident { name: n.to_string(), span: item.span };
-            known(&id, Code::UnknownMetric, "metric", "metrics", &["accuracy"]).map(|_| Metric::Accuracy)
+            metric_of(&Ident { name: n.to_string(), span: item.span })
         })
         .collect()
 }

@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMut2, IxDyn};
 
-use crate::ir::{Def, Graph, Op, Role, ValueId};
+use crate::ir::{Def, Graph, Op, ValueId};
 use kernels::{as1, as1_mut, as2, as2_mut};
 pub use scalar::Scalar;
 
@@ -61,17 +61,8 @@ impl<T: Scalar> Executor<T> {
         self.active = self.sets.len() - 1;
     }
 
-    /// The batch size of the buffers in use.
-    pub fn batch(&self) -> usize {
-        self.sets.get(self.active).map_or(0, |(b, _)| *b)
-    }
-
-    /// The buffer of a batch input, to be filled before `run`.
-    pub fn input_mut(&mut self, role: Role) -> ArrayViewMut2<'_, T> {
-        let id = match role {
-            Role::Features => self.graph.x(),
-            Role::Targets => self.graph.y(),
-        };
+    /// The buffer of a batch input (`x`, `y` or a dropout mask), to be filled before `run`.
+    pub fn input_mut(&mut self, id: ValueId) -> ArrayViewMut2<'_, T> {
         as2_mut(self.sets[self.active].1[id.0].view_mut())
     }
 

@@ -2,7 +2,7 @@
 //! format" section for the record kinds.
 
 use crate::trace::float::{fmt_float, fmt_tensor};
-use crate::train::events::{Event, Level, Stage, TensorValues};
+use crate::train::events::{Event, Level, Scores, Stage, TensorValues};
 
 /// The trace format's version, written in its first line.
 pub const FORMAT_VERSION: u32 = 1;
@@ -16,7 +16,7 @@ pub fn format_event(event: &Event) -> String {
                 Level::Step => "step",
                 Level::Full => "full",
             };
-            let fields: [(&str, String); 12] = [
+            let fields: [(&str, String); 16] = [
                 ("model", info.model.clone()),
                 ("ir_sha256", info.fingerprint.clone()),
                 ("nnc", info.version.clone()),
@@ -27,6 +27,10 @@ pub fn format_event(event: &Event) -> String {
                 ("epochs", info.epochs.to_string()),
                 ("batch_size", info.batch_size.to_string()),
                 ("examples", info.examples.to_string()),
+                ("validation_examples", info.validation_examples.to_string()),
+                ("schedule", info.schedule.clone()),
+                ("clip_norm", info.clip_norm.clone()),
+                ("early_stopping", info.early_stopping.clone()),
                 ("params", info.params.to_string()),
                 ("level", level.into()),
             ];
@@ -45,25 +49,34 @@ pub fn format_event(event: &Event) -> String {
             format!("{kind} epoch {epoch} step {step} {}\n", tensor_text(tensor))
         }
         Event::Step { epoch, step, loss } => format!("step epoch {epoch} step {step} loss {}\n", fmt_float(*loss)),
-        Event::Epoch { epoch, loss, metrics } => {
-            let mut line = format!("epoch {epoch} loss {}", fmt_float(*loss));
-            for (m, v) in metrics.iter() {
-                line.push_str(&format!(" {} {}", m.name(), fmt_float(*v)));
-            }
-            line + "\n"
+        Event::Epoch { epoch, lr, train, validation } => {
+            format!("epoch {epoch} lr {}{}\n", fmt_float(*lr), scores_text(train, *validation))
         }
-        Event::Final { loss, metrics } => {
-            let mut line = format!("final loss {}", fmt_float(*loss));
-            for (m, v) in metrics.iter() {
-                line.push_str(&format!(" {} {}", m.name(), fmt_float(*v)));
-            }
-            line + "\n"
+        Event::Stopped { epoch, best_epoch, monitor, best } => {
+            format!("stopped epoch {epoch} best_epoch {best_epoch} {monitor} {}\n", fmt_float(*best))
         }
+        Event::Final { train, validation } => format!("final{}\n", scores_text(train, *validation)),
         Event::Param(t) => format!("param {}\n", tensor_text(t)),
         Event::Diverged { epoch, step, value, layer } => {
             format!("diverged epoch {epoch} step {step} value {value} layer {}\n", layer.unwrap_or("-"))
         }
     }
+}
+
+/// ` loss L metric V ... val_loss L val_metric V ...`.
+fn scores_text(train: &Scores, validation: Option<&Scores>) -> String {
+    let mut out = String::new();
+    let mut add = |prefix: &str, s: &Scores| {
+        out.push_str(&format!(" {prefix}loss {}", fmt_float(s.loss)));
+        for (m, v) in &s.metrics {
+            out.push_str(&format!(" {prefix}{} {}", m.name(), fmt_float(*v)));
+        }
+    };
+    add("", train);
+    if let Some(v) = validation {
+        add("val_", v);
+    }
+    out
 }
 
 fn tensor_text(t: &TensorValues) -> String {

@@ -39,8 +39,25 @@ pub struct RunInfo {
     pub examples: usize,
     /// Scalar parameters in the model.
     pub params: usize,
+    /// Examples held out for validation.
+    pub validation_examples: usize,
+    /// The learning-rate schedule, with any warmup.
+    pub schedule: String,
+    /// Gradient clipping, or `none`.
+    pub clip_norm: String,
+    /// Early stopping, or `none`.
+    pub early_stopping: String,
     /// The level of detail.
     pub level: Level,
+}
+
+/// Loss and metrics of one evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scores {
+    /// The loss (including weight penalties).
+    pub loss: f64,
+    /// The metrics.
+    pub metrics: Vec<(Metric, f64)>,
 }
 
 /// Which part of a step a tensor comes from.
@@ -94,17 +111,32 @@ pub enum Event<'a> {
     Epoch {
         /// The epoch.
         epoch: u64,
-        /// The mean loss over the epoch's examples, each batch's loss taken before its update.
-        loss: f64,
-        /// Metrics over the same predictions.
-        metrics: &'a [(Metric, f64)],
+        /// The learning rate used in this epoch.
+        lr: f64,
+        /// The mean loss over the epoch's examples, each batch's loss taken before its
+        /// update, and metrics over the same predictions.
+        train: &'a Scores,
+        /// The parameters at the end of the epoch evaluated on the validation set.
+        validation: Option<&'a Scores>,
     },
-    /// Training ended: the trained parameters evaluated on the whole data set.
+    /// Early stopping ended training; the parameters of the best epoch were restored.
+    Stopped {
+        /// The last epoch run.
+        epoch: u64,
+        /// The epoch whose parameters were kept.
+        best_epoch: u64,
+        /// The monitored figure's name.
+        monitor: &'a str,
+        /// Its best value.
+        best: f64,
+    },
+    /// Training ended: the trained parameters evaluated on the training set (and the
+    /// validation set, if any).
     Final {
-        /// The loss.
-        loss: f64,
-        /// The metrics.
-        metrics: &'a [(Metric, f64)],
+        /// On the training set.
+        train: &'a Scores,
+        /// On the validation set.
+        validation: Option<&'a Scores>,
     },
     /// A trained parameter's value (models of at most `MAX_REPORTED_PARAMS` parameters).
     Param(TensorValues<'a>),

@@ -32,6 +32,16 @@ fn normals(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
     out
 }
 
+/// `n` normal draws with standard deviation `std`.
+fn scaled_normals(rng: &mut ChaCha8Rng, n: usize, std: f64) -> Vec<f64> {
+    normals(rng, n).into_iter().map(|z| z * std).collect()
+}
+
+/// `n` uniform draws on [-limit, limit): (2u - 1) · limit.
+fn uniforms(rng: &mut ChaCha8Rng, n: usize, limit: f64) -> Vec<f64> {
+    (0..n).map(|_| (2.0 * uniform(rng) - 1.0) * limit).collect()
+}
+
 /// Every parameter's initial value, in the graph's parameter order.
 pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -49,20 +59,16 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
             };
             let values: Vec<f64> = match &v.def {
                 Def::Param { init: Init::Explicit(values), .. } => values.clone(),
-                Def::Param { init: Init::Normal { std }, .. } => {
-                    normals(&mut rng, n).into_iter().map(|z| z * std).collect()
+                Def::Param { init: Init::Normal { std }, .. } => scaled_normals(&mut rng, n, *std),
+                Def::Param { init: Init::HeNormal, .. } => scaled_normals(&mut rng, n, (2.0 / fan_in).sqrt()),
+                Def::Param { init: Init::GlorotNormal, .. } => {
+                    scaled_normals(&mut rng, n, (2.0 / (fan_in + fan_out)).sqrt())
                 }
-                Def::Param { init: Init::HeNormal, .. } => {
-                    let std = (2.0 / fan_in).sqrt();
-                    normals(&mut rng, n).into_iter().map(|z| z * std).collect()
-                }
-                Def::Param { init: Init::Uniform { limit }, .. } => {
-                    (0..n).map(|_| (2.0 * uniform(&mut rng) - 1.0) * limit).collect()
-                }
-                Def::Param { init: Init::GlorotUniform, .. } => {
-                    let limit = (6.0 / (fan_in + fan_out)).sqrt();
-                    (0..n).map(|_| (2.0 * uniform(&mut rng) - 1.0) * limit).collect()
-                }
+                Def::Param { init: Init::LecunNormal, .. } => scaled_normals(&mut rng, n, (1.0 / fan_in).sqrt()),
+                Def::Param { init: Init::HeUniform, .. } => uniforms(&mut rng, n, (6.0 / fan_in).sqrt()),
+                Def::Param { init: Init::Constant { value }, .. } => vec![*value; n],
+                Def::Param { init: Init::Uniform { limit }, .. } => uniforms(&mut rng, n, *limit),
+                Def::Param { init: Init::GlorotUniform, .. } => uniforms(&mut rng, n, (6.0 / (fan_in + fan_out)).sqrt()),
                 Def::Param { init: Init::Zeros, .. } | Def::Input(_) | Def::Inst(_) => vec![0.0; n],
             };
             ArrayD::from_shape_vec(IxDyn(&dims), values.into_iter().map(T::of_f64).collect())

@@ -1,22 +1,30 @@
 //! The training loop: initialise parameters, visit minibatches, compute gradients
-//! (backprop or finite differences), update with the optimiser, report events, and stop
-//! with a `Divergence` when a value becomes NaN or infinite.
+//! (backprop or finite differences), clip them, update with the optimiser at the
+//! scheduled learning rate, evaluate on the validation set, stop early when asked, report
+//! events, and stop with a `Divergence` when a value becomes NaN or infinite.
 
 pub mod events;
 pub mod gradients;
 pub mod init;
 pub mod metrics;
+pub mod optimizer;
 
-use ndarray::{ArrayD, Zip};
+use ndarray::{Array2, ArrayD};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::autodiff::{AutodiffError, differentiate};
-use crate::data::{Shuffler, gather};
-use crate::ir::{DType, Graph, Role, ValueId};
-use crate::program::{GradientMode, Metric, Optimizer, Program};
+use crate::data::{Dataset, Shuffler, Splits, gather};
+use crate::ir::{DType, Def, Graph, ValueId};
+use crate::program::{GradientMode, Metric, Program};
 use crate::runtime::{Executor, Scalar, kernels};
 use crate::syntax::ast::Span;
-use events::{Event, Level, MAX_REPORTED_PARAMS, RunInfo, Stage, TensorValues};
+use events::{Event, Level, MAX_REPORTED_PARAMS, RunInfo, Scores, Stage, TensorValues};
 use metrics::MetricTotals;
+use optimizer::{OptimizerState, update};
+
+/// The RNG stream that draws dropout masks.
+const DROPOUT_STREAM: u64 = 3;
 
 /// Where and how training diverged.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,9 +44,6 @@ pub struct Divergence {
 /// Why training could not run or finish.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum TrainError {
-    /// The spec has no data block.
-    #[error("the spec has no `data` block, so there is nothing to train on")]
-    NoData,
     /// The graph could not be differentiated.
     #[error(transparent)]
     Autodiff(#[from] AutodiffError),
@@ -52,17 +57,30 @@ pub enum TrainError {
 pub struct Outcome {
     /// Each parameter's name and trained value.
     pub params: Vec<(String, ArrayD<f64>)>,
-    /// The loss of the trained parameters on the whole data set.
-    pub loss: f64,
-    /// Metrics of the trained parameters on the whole data set.
-    pub metrics: Vec<(Metric, f64)>,
+    /// The trained parameters on the training set.
+    pub train: Scores,
+    /// The trained parameters on the validation set.
+    pub validation: Option<Scores>,
 }
 
-/// Trains the program, reporting events at `level` to `sink`.
-pub fn train(program: &Program, level: Level, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
+/// Trains the program on `data`, reporting events at `level` to `sink`.
+pub fn train(program: &Program, data: &Splits, level: Level, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
     match program.graph.dtype {
-        DType::F32 => Trainer::<f32>::new(program, level)?.run(sink),
-        DType::F64 => Trainer::<f64>::new(program, level)?.run(sink),
+        DType::F32 => Trainer::<f32>::new(program, data, level)?.run(sink),
+        DType::F64 => Trainer::<f64>::new(program, data, level)?.run(sink),
+    }
+}
+
+/// Examples in the run's float type.
+struct Examples<T> {
+    x: Array2<T>,
+    y: Array2<T>,
+}
+
+impl<T: Scalar> Examples<T> {
+    fn of(d: &Dataset) -> Self {
+        let (x, y) = d.cast::<T>();
+        Examples { x, y }
     }
 }
 
@@ -72,16 +90,19 @@ struct Trainer<'p, T> {
     exec: Executor<T>,
     params: Vec<ArrayD<T>>,
     grads: Vec<ArrayD<T>>,
+    state: OptimizerState<T>,
     /// Indices of the parameters the optimiser updates.
     trainable: Vec<usize>,
-    x: ndarray::Array2<T>,
-    y: ndarray::Array2<T>,
+    /// Dropout masks and their rates.
+    masks: Vec<(ValueId, f64)>,
+    dropout: ChaCha8Rng,
+    train: Examples<T>,
+    validation: Option<Examples<T>>,
     info: RunInfo,
 }
 
 impl<'p, T: Scalar> Trainer<'p, T> {
-    fn new(program: &'p Program, level: Level) -> Result<Self, TrainError> {
-        let data = program.data.as_ref().ok_or(TrainError::NoData)?;
+    fn new(program: &'p Program, data: &Splits, level: Level) -> Result<Self, TrainError> {
         let cfg = &program.train;
         let graph = match cfg.gradient {
             GradientMode::Backprop => differentiate(&program.graph)?,
@@ -89,23 +110,47 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         };
         let params = init::initial_params::<T>(&program.graph, cfg.seed);
         let grads = params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
-        let (x, y) = data.cast::<T>();
+        let state = OptimizerState::new(&params);
+        let n = data.train.len();
+        let warmup = if cfg.warmup > 0 { format!(", warmup {}", cfg.warmup) } else { String::new() };
         let info = RunInfo {
             model: program.graph.name.clone(),
-            fingerprint: program.fingerprint(),
+            fingerprint: program.fingerprint(data),
             version: env!("CARGO_PKG_VERSION").to_string(),
             seed: cfg.seed,
             dtype: program.graph.dtype.to_string(),
             gradient: cfg.gradient.to_string(),
             optimizer: cfg.optimizer.to_string(),
             epochs: cfg.epochs,
-            batch_size: cfg.batch_size.unwrap_or(data.len()).min(data.len()),
-            examples: data.len(),
+            batch_size: cfg.batch_size.unwrap_or(n).min(n).max(1),
+            examples: n,
             params: program.graph.param_count(),
+            validation_examples: data.validation.as_ref().map_or(0, Dataset::len),
+            schedule: format!("{}{warmup}", cfg.schedule),
+            clip_norm: cfg.clip_norm.map_or("none".into(), |c| c.to_string()),
+            early_stopping: cfg.early_stopping.map_or("none".into(), |e| {
+                format!("{}(patience = {}, min_delta = {})", e.monitor.name(), e.patience, e.min_delta)
+            }),
             level,
         };
         let trainable = (0..params.len()).filter(|i| graph.is_trainable(graph.params[*i])).collect();
-        Ok(Trainer { program, level, exec: Executor::new(&graph), params, grads, trainable, x, y, info })
+        let masks = graph.masks();
+        let mut dropout = ChaCha8Rng::seed_from_u64(cfg.seed);
+        dropout.set_stream(DROPOUT_STREAM);
+        Ok(Trainer {
+            program,
+            level,
+            exec: Executor::new(&graph),
+            params,
+            grads,
+            state,
+            trainable,
+            masks,
+            dropout,
+            train: Examples::of(&data.train),
+            validation: data.validation.as_ref().map(Examples::of),
+            info,
+        })
     }
 
     fn graph(&self) -> &Graph {
@@ -115,28 +160,47 @@ impl<'p, T: Scalar> Trainer<'p, T> {
     fn run(mut self, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
         sink(&Event::Start(&self.info));
         let cfg = &self.program.train;
-        let n = self.x.nrows();
+        let n = self.train.x.nrows();
         let batch = self.info.batch_size;
+        let shuffle = self.program.data.as_ref().is_none_or(|d| d.shuffle);
         // With one full batch, order cannot change the gradient's value, only the
         // summation order: keep file order so results match a hand calculation.
-        let mut shuffler = Shuffler::new(n, cfg.seed, cfg.shuffle && batch < n);
+        let mut shuffler = Shuffler::new(n, cfg.seed, shuffle && batch < n);
         let mut order = Vec::with_capacity(n);
         let mut step = 0u64;
+        let mut best: Option<(f64, u64, Vec<ArrayD<T>>)> = None;
         for epoch in 1..=cfg.epochs {
+            let lr = cfg.schedule.lr(cfg.optimizer.lr(), cfg.warmup, epoch);
             order.clear();
             order.extend_from_slice(shuffler.next_epoch());
             let mut loss_sum = 0.0;
             let mut totals = MetricTotals::new(&cfg.metrics);
             for rows in order.chunks(batch) {
                 step += 1;
-                let loss = self.step(epoch, step, rows, &mut totals, sink)?;
+                let loss = self.step(epoch, step, lr, rows, &mut totals, sink)?;
                 loss_sum += loss * rows.len() as f64;
                 if self.level >= Level::Step {
                     sink(&Event::Step { epoch, step, loss });
                 }
             }
-            let metrics = totals.values();
-            sink(&Event::Epoch { epoch, loss: loss_sum / n as f64, metrics: &metrics });
+            let train = Scores { loss: loss_sum / n as f64, metrics: totals.values() };
+            let validation = self.validation.is_some().then(|| self.evaluate(true));
+            sink(&Event::Epoch { epoch, lr, train: &train, validation: validation.as_ref() });
+            if let Some(rule) = cfg.early_stopping {
+                let Some(value) = monitored(rule.monitor, &train, validation.as_ref()) else { continue };
+                let sign = if rule.monitor.higher_is_better() { -1.0 } else { 1.0 };
+                let improved = best.as_ref().is_none_or(|(b, _, _)| sign * value < sign * b - rule.min_delta);
+                if improved {
+                    best = Some((value, epoch, self.params.clone()));
+                } else if let Some((b, best_epoch, kept)) = &best
+                    && epoch - best_epoch >= rule.patience
+                {
+                    let name = rule.monitor.name();
+                    sink(&Event::Stopped { epoch, best_epoch: *best_epoch, monitor: &name, best: *b });
+                    self.params.clone_from(kept);
+                    break;
+                }
+            }
         }
         self.finish(sink)
     }
@@ -146,11 +210,12 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         &mut self,
         epoch: u64,
         step: u64,
+        lr: f64,
         rows: &[usize],
         totals: &mut MetricTotals,
         sink: &mut dyn FnMut(&Event),
     ) -> Result<f64, TrainError> {
-        self.load(rows);
+        self.load(rows, false, true);
         let forward_len = self.program.graph.insts.len();
         let (loss_id, pred) = (self.graph().loss, self.graph().prediction);
         match self.program.train.gradient {
@@ -161,15 +226,11 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         if !loss.is_finite() {
             return Err(self.diverged(epoch, step, true, sink));
         }
-        totals.add(
-            kernels::as2(self.exec.value(pred, &self.params)),
-            kernels::as2(self.exec.value(self.graph().y(), &self.params)),
-        );
+        totals.add(kernels::as2(self.exec.value(pred, &self.params)), kernels::as2(self.exec.value(self.graph().y(), &self.params)));
         if self.level == Level::Full {
-            let values = [self.graph().x(), self.graph().y()]
-                .into_iter()
-                .chain(self.graph().insts[..forward_len].iter().map(|i| i.out));
-            for v in values.collect::<Vec<_>>() {
+            let inputs = (0..self.graph().values.len()).map(ValueId).filter(|v| matches!(self.graph().value(*v).def, Def::Input(_)));
+            let values: Vec<ValueId> = inputs.chain(self.graph().insts[..forward_len].iter().map(|i| i.out)).collect();
+            for v in values {
                 sink(&self.tensor_event(epoch, step, Stage::Forward, v));
             }
         }
@@ -186,18 +247,16 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             let backprop = self.program.train.gradient == GradientMode::Backprop;
             return Err(self.diverged(epoch, step, backprop, sink));
         }
+        if let Some(limit) = self.program.train.clip_norm {
+            self.clip(limit);
+        }
         if self.level == Level::Full {
             for k in 0..self.trainable.len() {
                 let i = self.trainable[k];
                 sink(&Event::Tensor { epoch, step, stage: Stage::Gradient, tensor: self.values_of(i, &self.grads[i]) });
             }
         }
-        let Optimizer::Sgd { lr } = self.program.train.optimizer;
-        let lr = T::of_f64(lr);
-        for k in 0..self.trainable.len() {
-            let i = self.trainable[k];
-            Zip::from(&mut self.params[i]).and(&self.grads[i]).for_each(|p, &g| *p = *p - lr * g);
-        }
+        update(&self.program.train.optimizer, lr, &mut self.state, &mut self.params, &self.grads, &self.trainable);
         if let Some(i) = self.params.iter().position(|p| p.iter().any(|x| !x.is_finite())) {
             let id = self.graph().params[i];
             return Err(self.report_divergence(epoch, step, id, sink));
@@ -211,11 +270,54 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         Ok(loss)
     }
 
-    /// Copies the examples `rows` into the executor's input buffers.
-    fn load(&mut self, rows: &[usize]) {
+    /// Scales the trainable gradients down so that their global L2 norm is at most `limit`.
+    fn clip(&mut self, limit: f64) {
+        let norm = self.trainable.iter().flat_map(|&i| self.grads[i].iter()).map(|g| g.as_f64() * g.as_f64()).sum::<f64>().sqrt();
+        if norm > limit {
+            let scale = T::of_f64(limit / norm);
+            for &i in &self.trainable {
+                self.grads[i].mapv_inplace(|g| g * scale);
+            }
+        }
+    }
+
+    /// Copies the examples `rows` (of the validation set when `validation`) into the
+    /// executor's inputs, and fills the dropout masks: random when `training`, else ones.
+    fn load(&mut self, rows: &[usize], validation: bool, training: bool) {
         self.exec.prepare(rows.len());
-        gather(&self.x, rows, self.exec.input_mut(Role::Features));
-        gather(&self.y, rows, self.exec.input_mut(Role::Targets));
+        let set = if validation { self.validation.as_ref().unwrap_or(&self.train) } else { &self.train };
+        let (x, y) = (self.exec.graph().x(), self.exec.graph().y());
+        gather(&set.x, rows, self.exec.input_mut(x));
+        gather(&set.y, rows, self.exec.input_mut(y));
+        for k in 0..self.masks.len() {
+            let (id, rate) = self.masks[k];
+            let keep = T::of_f64(1.0 / (1.0 - rate));
+            let mut mask = self.exec.input_mut(id);
+            if training {
+                for m in mask.iter_mut() {
+                    let u = (self.dropout.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                    *m = if u < rate { T::zero() } else { keep };
+                }
+            } else {
+                mask.fill(T::one());
+            }
+        }
+    }
+
+    /// The current parameters on the whole validation (or training) set.
+    fn evaluate(&mut self, validation: bool) -> Scores {
+        let n = if validation { self.validation.as_ref().map_or(0, |v| v.x.nrows()) } else { self.train.x.nrows() };
+        let all: Vec<usize> = (0..n).collect();
+        self.load(&all, validation, false);
+        let forward_len = self.program.graph.insts.len();
+        self.exec.run(&self.params, 0..forward_len);
+        let loss = kernels::scalar(self.exec.value(self.graph().loss, &self.params)).as_f64();
+        let mut totals = MetricTotals::new(&self.program.train.metrics);
+        totals.add(
+            kernels::as2(self.exec.value(self.graph().prediction, &self.params)),
+            kernels::as2(self.exec.value(self.graph().y(), &self.params)),
+        );
+        Scores { loss, metrics: totals.values() }
     }
 
     fn values_of(&self, param: usize, a: &ArrayD<T>) -> TensorValues<'_> {
@@ -252,20 +354,11 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         TrainError::Diverged(Divergence { epoch, step, value: info.name.clone(), layer, span: info.origin.span })
     }
 
-    /// Evaluates the trained parameters on the whole data set and reports them.
+    /// Evaluates the trained parameters and reports them.
     fn finish(mut self, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
-        let all: Vec<usize> = (0..self.x.nrows()).collect();
-        self.load(&all);
-        let forward_len = self.program.graph.insts.len();
-        self.exec.run(&self.params, 0..forward_len);
-        let loss = kernels::scalar(self.exec.value(self.graph().loss, &self.params)).as_f64();
-        let mut totals = MetricTotals::new(&self.program.train.metrics);
-        totals.add(
-            kernels::as2(self.exec.value(self.graph().prediction, &self.params)),
-            kernels::as2(self.exec.value(self.graph().y(), &self.params)),
-        );
-        let metrics = totals.values();
-        sink(&Event::Final { loss, metrics: &metrics });
+        let train = self.evaluate(false);
+        let validation = self.validation.is_some().then(|| self.evaluate(true));
+        sink(&Event::Final { train: &train, validation: validation.as_ref() });
         if self.info.params <= MAX_REPORTED_PARAMS {
             for i in 0..self.params.len() {
                 sink(&Event::Param(self.values_of(i, &self.params[i])));
@@ -277,6 +370,20 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             .enumerate()
             .map(|(i, p)| (self.graph().value(self.graph().params[i]).name.clone(), p.mapv(|v| v.as_f64())))
             .collect();
-        Ok(Outcome { params, loss, metrics })
+        Ok(Outcome { params, train, validation })
     }
+}
+
+/// The figure early stopping watches, when this epoch has it.
+fn monitored(monitor: crate::program::Monitor, train: &Scores, validation: Option<&Scores>) -> Option<f64> {
+    use crate::program::Monitor;
+    match monitor {
+        Monitor::Loss => Some(train.loss),
+        Monitor::ValLoss => validation.map(|v| v.loss),
+        Monitor::ValMetric(m) => validation.and_then(|v| metric(&v.metrics, m)),
+    }
+}
+
+fn metric(values: &[(Metric, f64)], m: Metric) -> Option<f64> {
+    values.iter().find(|(k, _)| *k == m).map(|(_, v)| *v)
 }

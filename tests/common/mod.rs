@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use nnc::data::Splits;
 use nnc::{Program, Syntax};
 
 /// The project's root folder.
@@ -24,7 +25,20 @@ pub fn compile_file(path: &Path) -> Program {
     }
 }
 
-/// Compiles a spec in `specs/` by file name.
-pub fn spec(name: &str) -> Program {
-    compile_file(&root().join("specs").join(name))
+/// Loads a program's data, reading files relative to `folder`.
+pub fn data_in(program: &Program, folder: &Path) -> Splits {
+    let mut loader = |p: &str| std::fs::read(folder.join(p)).map_err(|e| e.to_string());
+    nnc::data::prepare(program, &mut loader).unwrap_or_else(|d| panic!("{d:?}"))
+}
+
+/// Compiles a spec file and loads its data.
+pub fn load_file(path: &Path) -> (Program, Splits) {
+    let program = compile_file(path);
+    let data = data_in(&program, path.parent().unwrap());
+    (program, data)
+}
+
+/// Compiles a spec in `specs/` by file name and loads its data.
+pub fn spec(name: &str) -> (Program, Splits) {
+    load_file(&root().join("specs").join(name))
 }

@@ -1,0 +1,364 @@
+//! From a checked `data` block to training and validation sets: load the source (inline,
+//! CSV through a loader the caller provides, or a generator), encode the targets for the
+//! loss, check widths, split off the validation set, and normalise.
+
+use std::sync::Arc;
+
+use ndarray::{Array2, Axis};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+use crate::data::generate::generate;
+use crate::data::spec::{ColumnRef, DataSource, DataSpec, Normalize};
+use crate::data::table::{self, Table};
+use crate::data::{Dataset, below};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, SourceFile};
+use crate::ir::{Def, Loss, Op};
+use crate::lower::values::MAX_TENSOR_ELEMENTS;
+use crate::program::Program;
+use crate::syntax::ast::Span;
+
+/// The RNG stream that picks the validation examples.
+const SPLIT_STREAM: u64 = 4;
+
+/// Feature rescaling fitted on the training split: x' = (x − shift) / scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Normalizer {
+    /// Which rescaling.
+    pub kind: Normalize,
+    /// Subtracted per feature (mean or minimum).
+    pub shift: Vec<f64>,
+    /// Divided by per feature (standard deviation or range).
+    pub scale: Vec<f64>,
+}
+
+impl Normalizer {
+    fn fit(kind: Normalize, x: &Array2<f64>) -> Normalizer {
+        let (mut shift, mut scale) = (Vec::new(), Vec::new());
+        for col in x.columns() {
+            let (s, c) = match kind {
+                Normalize::Standard => {
+                    let mean = col.sum() / col.len() as f64;
+                    let var = col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / col.len() as f64;
+                    (mean, var.sqrt())
+                }
+                Normalize::MinMax => {
+                    let min = col.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    (min, max - min)
+                }
+            };
+            shift.push(s);
+            scale.push(if c > 0.0 && c.is_finite() { c } else { 1.0 });
+        }
+        Normalizer { kind, shift, scale }
+    }
+
+    /// Rescales every row of `x` in place.
+    pub fn apply(&self, x: &mut Array2<f64>) {
+        for mut row in x.rows_mut() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (*v - self.shift[j]) / self.scale[j];
+            }
+        }
+    }
+}
+
+/// The examples a run trains and validates on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Splits {
+    /// The training examples.
+    pub train: Dataset,
+    /// The validation examples, when the spec holds some out.
+    pub validation: Option<Dataset>,
+    /// Class names in index order, for classification data.
+    pub classes: Option<Vec<String>>,
+    /// The feature rescaling, when the spec asks for one.
+    pub normalizer: Option<Normalizer>,
+}
+
+/// Reads a data file named in a spec: given the path as written, returns its bytes, or a
+/// message saying why not (naming the resolved path).
+pub type Loader<'a> = dyn FnMut(&str) -> Result<Vec<u8>, String> + 'a;
+
+/// What the model needs of its data.
+struct Needs {
+    inputs: usize,
+    outputs: usize,
+    loss: Loss,
+    input_span: Span,
+    output_span: Span,
+}
+
+fn needs(program: &Program) -> Needs {
+    let g = &program.graph;
+    let width = |v| g.value(v).shape.0.last().map_or(0, |d| d.resolve(0));
+    let loss = g
+        .insts
+        .iter()
+        .find_map(|i| match i.op {
+            Op::Loss(l) => Some(l),
+            _ => None,
+        })
+        .unwrap_or(Loss::Mse);
+    let span_of = |v| g.value(v).origin.span.unwrap_or_default();
+    let input_span = program.layers.first().map_or_else(Span::default, |l| l.span);
+    let output_span = match g.value(g.prediction).def {
+        Def::Inst(_) => span_of(g.prediction),
+        _ => input_span,
+    };
+    Needs { inputs: width(g.x()), outputs: width(g.prediction), loss, input_span, output_span }
+}
+
+/// Class labels: an index per example and the class names.
+struct Classes {
+    index: Vec<usize>,
+    names: Vec<String>,
+}
+
+/// Targets before encoding.
+enum Targets {
+    Values(Array2<f64>),
+    Labels(Classes),
+}
+
+/// Loads, encodes, checks, splits and normalises the program's data.
+pub fn prepare(program: &Program, loader: &mut Loader) -> Result<Splits, Diagnostics> {
+    let Some(spec) = &program.data else {
+        let mut d = Diagnostics::default();
+        let span = program.layers.first().map_or_else(Span::default, |l| l.span);
+        d.push(
+            Diagnostic::error(Code::Missing, "the spec has no `data` block, so there is nothing to train on", span, "the model starts here")
+                .with_help("add `data { x = [[...]], y = [[...]] }`, `data { csv = \"file.csv\", target = \"column\" }` or `data { generate = spiral(n = 300) }`"),
+        );
+        return Err(d);
+    };
+    let need = needs(program);
+    let one = |d: Diagnostic| Diagnostics(vec![d]);
+    let (x, targets) = load(spec, &need, program.train.seed, loader).map_err(one)?;
+    let (y, classes) = encode(targets, spec, &need).map_err(one)?;
+    check_widths(&x, &y, spec, &need)?;
+    let (mut train, mut validation) = split(x, y, spec.validation, program.train.seed);
+    let normalizer = spec.normalize.map(|kind| Normalizer::fit(kind, &train.x));
+    if let Some(n) = &normalizer {
+        n.apply(&mut train.x);
+        if let Some(v) = &mut validation {
+            n.apply(&mut v.x);
+        }
+    }
+    Ok(Splits { train, validation, classes, normalizer })
+}
+
+fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result<(Array2<f64>, Targets), Diagnostic> {
+    match &spec.source {
+        DataSource::Inline { x, y } => Ok((x.clone(), inline_targets(y, spec, need)?)),
+        DataSource::Generate(call) => {
+            let g = generate(call, seed);
+            let targets = match (g.classes, g.values) {
+                (Some((index, k)), _) => Targets::Labels(Classes { index, names: (0..k).map(|c| c.to_string()).collect() }),
+                (None, Some(v)) => Targets::Values(v),
+                (None, None) => Targets::Values(Array2::zeros((g.x.nrows(), 1))),
+            };
+            Ok((g.x, targets))
+        }
+        DataSource::Csv { path, features, target } => {
+            let bytes = loader(path).map_err(|why| {
+                Diagnostic::error(Code::Io, format!("cannot read the data file `{path}`"), spec.spans.source, why)
+                    .with_help("paths are relative to the spec's folder")
+            })?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                Diagnostic::error(Code::Syntax, format!("`{path}` is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()), spec.spans.source, "this file")
+            })?;
+            let file = Arc::new(SourceFile { name: path.clone(), text });
+            let table = table::parse(&file.text).map_err(|d| d.in_file(file.clone()))?;
+            from_table(&table, &file, features.as_deref(), target, spec, need)
+        }
+    }
+}
+
+/// Inline targets: class indices when the loss needs classes and `y` has one column for
+/// several outputs (or the loss takes indices); otherwise values as written.
+fn inline_targets(y: &Array2<f64>, spec: &DataSpec, need: &Needs) -> Result<Targets, Diagnostic> {
+    let as_classes = y.ncols() == 1
+        && (need.loss.takes_class_indices() || (need.loss == Loss::CategoricalCrossentropy && need.outputs > 1));
+    if !as_classes {
+        return Ok(Targets::Values(y.clone()));
+    }
+    let mut index = Vec::with_capacity(y.nrows());
+    for &v in y.column(0) {
+        if v < 0.0 || v.fract() != 0.0 || v >= need.outputs as f64 {
+            return Err(Diagnostic::error(Code::OutOfRange, format!("`{v}` is not a class index from 0 to {}", need.outputs - 1), spec.spans.target, "in these targets")
+                .with_help(format!("with one target column, each value is a class index below the {} outputs", need.outputs)));
+        }
+        index.push(v as usize);
+    }
+    Ok(Targets::Labels(Classes { index, names: (0..need.outputs).map(|c| c.to_string()).collect() }))
+}
+
+fn column_index(table: &Table, c: &ColumnRef, span: Span) -> Result<usize, Diagnostic> {
+    let found = match c {
+        ColumnRef::Name(n) => table.headers.iter().position(|h| h == n),
+        ColumnRef::Index(i) => (*i < table.headers.len()).then_some(*i),
+    };
+    found.ok_or_else(|| {
+        let known = table.headers.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ");
+        Diagnostic::error(Code::Missing, format!("the data file has no column {c}"), span, "not in the file")
+            .with_help(format!("its columns are {known}"))
+    })
+}
+
+fn from_table(table: &Table, file: &Arc<SourceFile>, features: Option<&[ColumnRef]>, target: &ColumnRef, spec: &DataSpec, need: &Needs) -> Result<(Array2<f64>, Targets), Diagnostic> {
+    let t = column_index(table, target, spec.spans.target)?;
+    let cols: Vec<usize> = match features {
+        Some(f) => f.iter().map(|c| column_index(table, c, spec.spans.features)).collect::<Result<_, _>>()?,
+        None => (0..table.headers.len()).filter(|c| *c != t).collect(),
+    };
+    let (rows, width) = (table.rows.len(), cols.len());
+    if (rows as u64).saturating_mul(width as u64) > MAX_TENSOR_ELEMENTS {
+        return Err(Diagnostic::error(Code::TooLarge, "the data file holds too many values", spec.spans.source, "too large"));
+    }
+    if rows == 0 {
+        return Err(Diagnostic::error(Code::Missing, "the data file has no rows after its header", spec.spans.source, "empty"));
+    }
+    let numeric = |r: usize, c: usize| -> Result<f64, Diagnostic> {
+        let (cell, span) = &table.rows[r][c];
+        match cell.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(Diagnostic::error(Code::WrongType, format!("row {}, column `{}`: `{cell}` is not a number", r + 2, table.headers[c]), *span, "not a number")
+                .with_help("feature columns must hold numbers; choose the columns with `features = [...]`")
+                .in_file(file.clone())),
+        }
+    };
+    let mut x = Array2::zeros((rows, width));
+    for r in 0..rows {
+        for (j, &c) in cols.iter().enumerate() {
+            x[[r, j]] = numeric(r, c)?;
+        }
+    }
+    let classification = matches!(
+        need.loss,
+        Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy | Loss::BinaryCrossentropy | Loss::BinaryCrossentropyLogits
+    );
+    if !classification {
+        let y = Array2::from_shape_fn((rows, 1), |(r, _)| numeric(r, t).unwrap_or(f64::NAN));
+        if let Some(r) = (0..rows).find(|r| !y[[*r, 0]].is_finite()) {
+            return Err(numeric(r, t).err().unwrap_or_else(|| Diagnostic::error(Code::WrongType, "not a number", spec.spans.target, "here")));
+        }
+        return Ok((x, Targets::Values(y)));
+    }
+    let labels: Vec<&str> = table.rows.iter().map(|row| row[t].0.as_str()).collect();
+    let names = match &spec.classes {
+        Some(given) => given.clone(),
+        None => {
+            let mut names: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+            names.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.total_cmp(&y),
+                _ => a.cmp(b),
+            });
+            names.dedup();
+            names
+        }
+    };
+    let mut index = Vec::with_capacity(rows);
+    for (r, label) in labels.iter().enumerate() {
+        match names.iter().position(|n| n == label) {
+            Some(i) => index.push(i),
+            None => {
+                return Err(Diagnostic::error(Code::UnknownOption, format!("row {}: `{label}` is not one of the classes", r + 2), table.rows[r][t].1, "unknown class")
+                    .with_help(format!("the classes are {}", names.join(", ")))
+                    .in_file(file.clone()));
+            }
+        }
+    }
+    Ok((x, Targets::Labels(Classes { index, names })))
+}
+
+/// Turns targets into the `y` matrix the loss expects.
+fn encode(targets: Targets, spec: &DataSpec, need: &Needs) -> Result<(Array2<f64>, Option<Vec<String>>), Diagnostic> {
+    let c = match targets {
+        Targets::Values(y) => return Ok((y, None)),
+        Targets::Labels(c) => c,
+    };
+    let k = c.names.len();
+    let too_many = |wanted: usize, how: &str| {
+        Diagnostic::error(Code::TargetWidth, format!("the targets have {k} classes but {how}"), spec.spans.target, format!("{k} classes: {}", c.names.join(", ")))
+            .with_label(need.output_span, format!("{} outputs", need.outputs))
+            .with_help(format!("make the last layer `dense {wanted}`"))
+    };
+    let y = match need.loss {
+        Loss::CategoricalCrossentropy => {
+            if k > need.outputs {
+                return Err(too_many(k, &format!("the model outputs {}", need.outputs)));
+            }
+            let mut y = Array2::zeros((c.index.len(), need.outputs));
+            for (r, &i) in c.index.iter().enumerate() {
+                y[[r, i]] = 1.0;
+            }
+            y
+        }
+        Loss::SparseCategoricalCrossentropy => {
+            if k > need.outputs {
+                return Err(too_many(k, &format!("the model outputs {}", need.outputs)));
+            }
+            Array2::from_shape_fn((c.index.len(), 1), |(r, _)| c.index[r] as f64)
+        }
+        _ => {
+            if k > 2 || need.outputs != 1 {
+                return Err(too_many(if k > 2 { k } else { 1 }, &format!("`{}` with {} outputs takes 2", need.loss.name(), need.outputs))
+                    .with_help(format!("for {k} classes use `loss categorical_crossentropy` and `dense {k} {{ activation = softmax }}`")));
+            }
+            Array2::from_shape_fn((c.index.len(), 1), |(r, _)| c.index[r] as f64)
+        }
+    };
+    Ok((y, Some(c.names)))
+}
+
+fn check_widths(x: &Array2<f64>, y: &Array2<f64>, spec: &DataSpec, need: &Needs) -> Result<(), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    if x.ncols() != need.inputs {
+        diags.push(
+            Diagnostic::error(Code::InputWidth, format!("the examples have {} features but the model's input is {}", x.ncols(), need.inputs), spec.spans.features, format!("{} features per example", x.ncols()))
+                .with_label(need.input_span, format!("the model takes {}", need.inputs))
+                .with_help("make every example as wide as the input, or change `input`"),
+        );
+    }
+    let expected = if need.loss.takes_class_indices() { 1 } else { need.outputs };
+    if y.ncols() != expected {
+        diags.push(
+            Diagnostic::error(Code::TargetWidth, format!("the targets have {} columns but the model needs {expected}", y.ncols()), spec.spans.target, format!("{} values per example", y.ncols()))
+                .with_label(need.output_span, format!("the last layer has {} units", need.outputs))
+                .with_help("make every target row as long as the last layer's units"),
+        );
+    }
+    if x.nrows() != y.nrows() {
+        diags.push(
+            Diagnostic::error(Code::RowCount, format!("there are {} examples but {} targets", x.nrows(), y.nrows()), spec.spans.target, format!("{} rows", y.nrows()))
+                .with_label(spec.spans.source, format!("{} rows", x.nrows()))
+                .with_help("give one target row for every example"),
+        );
+    }
+    if diags.is_empty() { Ok(()) } else { Err(diags) }
+}
+
+/// Holds out round(fraction · n) examples (at least 1, leaving at least 1), chosen by a
+/// seeded shuffle; both parts keep file order.
+fn split(x: Array2<f64>, y: Array2<f64>, fraction: f64, seed: u64) -> (Dataset, Option<Dataset>) {
+    let n = x.nrows();
+    if fraction <= 0.0 || n < 2 {
+        return (Dataset { x, y }, None);
+    }
+    let held = ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(SPLIT_STREAM);
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = below(&mut rng, i + 1);
+        order.swap(i, j);
+    }
+    let mut val: Vec<usize> = order[..held].to_vec();
+    let mut train: Vec<usize> = order[held..].to_vec();
+    val.sort_unstable();
+    train.sort_unstable();
+    let take = |rows: &[usize]| Dataset { x: x.select(Axis(0), rows), y: y.select(Axis(0), rows) };
+    (take(&train), Some(take(&val)))
+}
