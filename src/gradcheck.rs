@@ -103,7 +103,13 @@ pub fn check_graph(program: &Program, data: &Splits, graph: &Graph) -> Report {
         } else {
             (0..MAX_ELEMENTS).map(|_| below(&mut rng, elements)).collect()
         };
-        let mut check = ParamCheck { name: graph.value(graph.params[i]).name.clone(), checked: sample.len(), elements, worst: 0.0, worst_at: 0 };
+        let mut check = ParamCheck {
+            name: graph.value(graph.params[i]).name.clone(),
+            checked: sample.len(),
+            elements,
+            worst: 0.0,
+            worst_at: 0,
+        };
         for j in sample {
             let original = params[i].as_slice_memory_order().map_or(0.0, |s| s[j]);
             let mut loss_at = |value: f64| {

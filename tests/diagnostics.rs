@@ -28,7 +28,10 @@ fn every_bad_spec_gets_a_located_report() {
             assert!(d.labels.iter().all(|l| l.span.end <= len), "{name}: a label lies outside the file");
         }
         let report = render(&diags, &SourceFile { name: name.clone(), text }, Style::Plain { width: 80 });
-        assert!(report.contains(&format!("[{name}:")) || report.contains(".csv:"), "{name}: the report names no line and column");
+        assert!(
+            report.contains(&format!("[{name}:")) || report.contains(".csv:"),
+            "{name}: the report names no line and column"
+        );
         insta::assert_snapshot!(report);
     });
 }

@@ -279,7 +279,6 @@ fn backward_only_ops_are_refused_by_autodiff() {
     assert!(matches!(differentiate(&c.graph), Err(nnc::autodiff::AutodiffError::NotDifferentiable(_))));
 }
 
-
 #[test]
 fn binary_crossentropy_from_logits() {
     assert_gradients(

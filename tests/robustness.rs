@@ -12,7 +12,7 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 /// Mutants tried per seed file.
 const MUTANTS_PER_FILE: usize = 120;
 /// Epochs a mutant that compiles is trained for at most.
-const MAX_EPOCHS: u64 = 2;
+const MAX_EPOCHS: u64 = 1;
 
 /// Splits text into tokens: runs of word characters, single punctuation, runs of spaces.
 fn tokens(text: &str) -> Vec<String> {
@@ -95,9 +95,12 @@ fn check(text: &str, syntax: Syntax) {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
             let mut loader = |p: &str| std::fs::read(root.join(p)).map_err(|e| e.to_string());
             match nnc::data::prepare(&program, &mut loader) {
-                Ok(data) => {
+                // Training the larger data sets adds time, not coverage: the runtime is
+                // the same for every size.
+                Ok(data) if data.train.x.len() <= 10_000 => {
                     let _ = nnc::trace::record(&program, &data, Level::Full);
                 }
+                Ok(_) => {}
                 Err(diags) => assert!(!diags.is_empty()),
             }
         }

@@ -55,7 +55,8 @@ fn every_toml_twin_lowers_to_the_same_ir_and_trace() {
 
 #[test]
 fn the_same_spec_and_seed_give_byte_identical_traces() {
-    for name in ["xor.nn", "seed_forward.nn", "linear_3x.nn"] {
+    // digits has dropout and reshuffles its minibatches every epoch.
+    for name in ["xor.nn", "seed_forward.nn", "linear_3x.nn", "digits.nn", "spiral.nn"] {
         let (p, d) = common::spec(name);
         let (first, _) = record(&p, &d, Level::Step);
         let (p2, d2) = common::spec(name);

@@ -26,10 +26,16 @@ pub fn gradcheck(spec: &Path) -> i32 {
         }
     };
     let width = report.params.iter().map(|p| p.name.len()).max().unwrap_or(5).max(9);
-    println!("gradcheck {}: f64, first batch of {} examples, central differences, tolerance {}\n", program.graph.name, report.batch, fmt_float(TOLERANCE));
+    println!(
+        "gradcheck {}: f64, first batch of {} examples, central differences, tolerance {}\n",
+        program.graph.name,
+        report.batch,
+        fmt_float(TOLERANCE)
+    );
     println!("  {:<width$}  {:>9}  {:>12}  result", "parameter", "checked", "worst error");
     for p in &report.params {
-        let checked = if p.checked == p.elements { p.checked.to_string() } else { format!("{}/{}", p.checked, p.elements) };
+        let checked =
+            if p.checked == p.elements { p.checked.to_string() } else { format!("{}/{}", p.checked, p.elements) };
         let verdict = if p.passes() { "ok".to_string() } else { format!("FAILED at element {}", p.worst_at) };
         println!("  {:<width$}  {checked:>9}  {:>12}  {verdict}", p.name, fmt_float(p.worst));
     }

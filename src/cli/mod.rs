@@ -70,7 +70,9 @@ enum Command {
         spec: PathBuf,
     },
     /// Compare backprop's gradients with central finite differences in f64.
-    #[command(after_help = "Exits 1 when a parameter's worst error reaches the tolerance (1e-6).\n\nExample:\n  nnc gradcheck specs/xor.nn")]
+    #[command(
+        after_help = "Exits 1 when a parameter's worst error reaches the tolerance (1e-6).\n\nExample:\n  nnc gradcheck specs/xor.nn"
+    )]
     Gradcheck {
         /// The spec.
         spec: PathBuf,
@@ -171,7 +173,11 @@ pub fn load_data(program: &Program, spec: &std::path::Path, source: &SourceFile)
             fail(e)
         })?;
         if size.len() > MAX_DATA_BYTES as u64 {
-            return Err(format!("{} is {} bytes; nnc reads data files of at most {MAX_DATA_BYTES}", shown.display(), size.len()));
+            return Err(format!(
+                "{} is {} bytes; nnc reads data files of at most {MAX_DATA_BYTES}",
+                shown.display(),
+                size.len()
+            ));
         }
         std::fs::read(&full).map_err(|e| {
             io_failed = true;

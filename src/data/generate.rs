@@ -95,9 +95,8 @@ pub fn generate(call: &GeneratorCall, seed: u64) -> Generated {
         Generator::Linear => {
             let f = call.features.max(1);
             let x = Array2::from_shape_fn((n, f), |_| d.between(-1.0, 1.0));
-            let y = Array2::from_shape_fn((n, 1), |(i, _)| {
-                (0..f).map(|j| (j + 1) as f64 * x[[i, j]]).sum::<f64>() + 0.5
-            });
+            let y =
+                Array2::from_shape_fn((n, 1), |(i, _)| (0..f).map(|j| (j + 1) as f64 * x[[i, j]]).sum::<f64>() + 0.5);
             let y = y.mapv(|v| v + noise * d.normal());
             Generated { x, classes: None, values: Some(y) }
         }

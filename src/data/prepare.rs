@@ -155,7 +155,9 @@ fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result
         DataSource::Generate(call) => {
             let g = generate(call, seed);
             let targets = match (g.classes, g.values) {
-                (Some((index, k)), _) => Targets::Labels(Classes { index, names: (0..k).map(|c| c.to_string()).collect() }),
+                (Some((index, k)), _) => {
+                    Targets::Labels(Classes { index, names: (0..k).map(|c| c.to_string()).collect() })
+                }
                 (None, Some(v)) => Targets::Values(v),
                 (None, None) => Targets::Values(Array2::zeros((g.x.nrows(), 1))),
             };
@@ -167,7 +169,12 @@ fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result
                     .with_help("paths are relative to the spec's folder")
             })?;
             let text = String::from_utf8(bytes).map_err(|e| {
-                Diagnostic::error(Code::Syntax, format!("`{path}` is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()), spec.spans.source, "this file")
+                Diagnostic::error(
+                    Code::Syntax,
+                    format!("`{path}` is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                    spec.spans.source,
+                    "this file",
+                )
             })?;
             let file = Arc::new(SourceFile { name: path.clone(), text });
             let table = table::parse(&file.text).map_err(|d| d.in_file(file.clone()))?;
@@ -187,8 +194,16 @@ fn inline_targets(y: &Array2<f64>, spec: &DataSpec, need: &Needs) -> Result<Targ
     let mut index = Vec::with_capacity(y.nrows());
     for &v in y.column(0) {
         if v < 0.0 || v.fract() != 0.0 || v >= need.outputs as f64 {
-            return Err(Diagnostic::error(Code::OutOfRange, format!("`{v}` is not a class index from 0 to {}", need.outputs - 1), spec.spans.target, "in these targets")
-                .with_help(format!("with one target column, each value is a class index below the {} outputs", need.outputs)));
+            return Err(Diagnostic::error(
+                Code::OutOfRange,
+                format!("`{v}` is not a class index from 0 to {}", need.outputs - 1),
+                spec.spans.target,
+                "in these targets",
+            )
+            .with_help(format!(
+                "with one target column, each value is a class index below the {} outputs",
+                need.outputs
+            )));
         }
         index.push(v as usize);
     }
@@ -207,7 +222,14 @@ fn column_index(table: &Table, c: &ColumnRef, span: Span) -> Result<usize, Diagn
     })
 }
 
-fn from_table(table: &Table, file: &Arc<SourceFile>, features: Option<&[ColumnRef]>, target: &ColumnRef, spec: &DataSpec, need: &Needs) -> Result<(Array2<f64>, Targets), Diagnostic> {
+fn from_table(
+    table: &Table,
+    file: &Arc<SourceFile>,
+    features: Option<&[ColumnRef]>,
+    target: &ColumnRef,
+    spec: &DataSpec,
+    need: &Needs,
+) -> Result<(Array2<f64>, Targets), Diagnostic> {
     let t = column_index(table, target, spec.spans.target)?;
     let cols: Vec<usize> = match features {
         Some(f) => f.iter().map(|c| column_index(table, c, spec.spans.features)).collect::<Result<_, _>>()?,
@@ -215,18 +237,33 @@ fn from_table(table: &Table, file: &Arc<SourceFile>, features: Option<&[ColumnRe
     };
     let (rows, width) = (table.rows.len(), cols.len());
     if (rows as u64).saturating_mul(width as u64) > MAX_TENSOR_ELEMENTS {
-        return Err(Diagnostic::error(Code::TooLarge, "the data file holds too many values", spec.spans.source, "too large"));
+        return Err(Diagnostic::error(
+            Code::TooLarge,
+            "the data file holds too many values",
+            spec.spans.source,
+            "too large",
+        ));
     }
     if rows == 0 {
-        return Err(Diagnostic::error(Code::Missing, "the data file has no rows after its header", spec.spans.source, "empty"));
+        return Err(Diagnostic::error(
+            Code::Missing,
+            "the data file has no rows after its header",
+            spec.spans.source,
+            "empty",
+        ));
     }
     let numeric = |r: usize, c: usize| -> Result<f64, Diagnostic> {
         let (cell, span) = &table.rows[r][c];
         match cell.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(Diagnostic::error(Code::WrongType, format!("row {}, column `{}`: `{cell}` is not a number", r + 2, table.headers[c]), *span, "not a number")
-                .with_help("feature columns must hold numbers; choose the columns with `features = [...]`")
-                .in_file(file.clone())),
+            _ => Err(Diagnostic::error(
+                Code::WrongType,
+                format!("row {}, column `{}`: `{cell}` is not a number", r + 2, table.headers[c]),
+                *span,
+                "not a number",
+            )
+            .with_help("feature columns must hold numbers; choose the columns with `features = [...]`")
+            .in_file(file.clone())),
         }
     };
     let mut x = Array2::zeros((rows, width));
@@ -237,12 +274,17 @@ fn from_table(table: &Table, file: &Arc<SourceFile>, features: Option<&[ColumnRe
     }
     let classification = matches!(
         need.loss,
-        Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy | Loss::BinaryCrossentropy | Loss::BinaryCrossentropyLogits
+        Loss::CategoricalCrossentropy
+            | Loss::SparseCategoricalCrossentropy
+            | Loss::BinaryCrossentropy
+            | Loss::BinaryCrossentropyLogits
     );
     if !classification {
         let y = Array2::from_shape_fn((rows, 1), |(r, _)| numeric(r, t).unwrap_or(f64::NAN));
         if let Some(r) = (0..rows).find(|r| !y[[*r, 0]].is_finite()) {
-            return Err(numeric(r, t).err().unwrap_or_else(|| Diagnostic::error(Code::WrongType, "not a number", spec.spans.target, "here")));
+            return Err(numeric(r, t)
+                .err()
+                .unwrap_or_else(|| Diagnostic::error(Code::WrongType, "not a number", spec.spans.target, "here")));
         }
         return Ok((x, Targets::Values(y)));
     }
@@ -264,9 +306,14 @@ fn from_table(table: &Table, file: &Arc<SourceFile>, features: Option<&[ColumnRe
         match names.iter().position(|n| n == label) {
             Some(i) => index.push(i),
             None => {
-                return Err(Diagnostic::error(Code::UnknownOption, format!("row {}: `{label}` is not one of the classes", r + 2), table.rows[r][t].1, "unknown class")
-                    .with_help(format!("the classes are {}", names.join(", ")))
-                    .in_file(file.clone()));
+                return Err(Diagnostic::error(
+                    Code::UnknownOption,
+                    format!("row {}: `{label}` is not one of the classes", r + 2),
+                    table.rows[r][t].1,
+                    "unknown class",
+                )
+                .with_help(format!("the classes are {}", names.join(", ")))
+                .in_file(file.clone()));
             }
         }
     }
@@ -281,9 +328,14 @@ fn encode(targets: Targets, spec: &DataSpec, need: &Needs) -> Result<(Array2<f64
     };
     let k = c.names.len();
     let too_many = |wanted: usize, how: &str| {
-        Diagnostic::error(Code::TargetWidth, format!("the targets have {k} classes but {how}"), spec.spans.target, format!("{k} classes: {}", c.names.join(", ")))
-            .with_label(need.output_span, format!("{} outputs", need.outputs))
-            .with_help(format!("make the last layer `dense {wanted}`"))
+        Diagnostic::error(
+            Code::TargetWidth,
+            format!("the targets have {k} classes but {how}"),
+            spec.spans.target,
+            format!("{k} classes: {}", c.names.join(", ")),
+        )
+        .with_label(need.output_span, format!("{} outputs", need.outputs))
+        .with_help(format!("make the last layer `dense {wanted}`"))
     };
     let y = match need.loss {
         Loss::CategoricalCrossentropy => {
@@ -304,8 +356,15 @@ fn encode(targets: Targets, spec: &DataSpec, need: &Needs) -> Result<(Array2<f64
         }
         _ => {
             if k > 2 || need.outputs != 1 {
-                return Err(too_many(if k > 2 { k } else { 1 }, &format!("`{}` with {} outputs takes 2", need.loss.name(), need.outputs))
-                    .with_help(format!("for {k} classes use `loss categorical_crossentropy` and `dense {k} {{ activation = softmax }}`")));
+                let outputs =
+                    if need.outputs == 1 { "one output".to_string() } else { format!("{} outputs", need.outputs) };
+                return Err(too_many(
+                    if k > 2 { k } else { 1 },
+                    &format!("`{}` with {outputs} takes 2", need.loss.name()),
+                )
+                .with_help(format!(
+                    "for {k} classes use `loss categorical_crossentropy` and `dense {k} {{ activation = softmax }}`"
+                )));
             }
             Array2::from_shape_fn((c.index.len(), 1), |(r, _)| c.index[r] as f64)
         }
@@ -317,24 +376,39 @@ fn check_widths(x: &Array2<f64>, y: &Array2<f64>, spec: &DataSpec, need: &Needs)
     let mut diags = Diagnostics::default();
     if x.ncols() != need.inputs {
         diags.push(
-            Diagnostic::error(Code::InputWidth, format!("the examples have {} features but the model's input is {}", x.ncols(), need.inputs), spec.spans.features, format!("{} features per example", x.ncols()))
-                .with_label(need.input_span, format!("the model takes {}", need.inputs))
-                .with_help("make every example as wide as the input, or change `input`"),
+            Diagnostic::error(
+                Code::InputWidth,
+                format!("the examples have {} features but the model's input is {}", x.ncols(), need.inputs),
+                spec.spans.features,
+                format!("{} features per example", x.ncols()),
+            )
+            .with_label(need.input_span, format!("the model takes {}", need.inputs))
+            .with_help("make every example as wide as the input, or change `input`"),
         );
     }
     let expected = if need.loss.takes_class_indices() { 1 } else { need.outputs };
     if y.ncols() != expected {
         diags.push(
-            Diagnostic::error(Code::TargetWidth, format!("the targets have {} columns but the model needs {expected}", y.ncols()), spec.spans.target, format!("{} values per example", y.ncols()))
-                .with_label(need.output_span, format!("the last layer has {} units", need.outputs))
-                .with_help("make every target row as long as the last layer's units"),
+            Diagnostic::error(
+                Code::TargetWidth,
+                format!("the targets have {} columns but the model needs {expected}", y.ncols()),
+                spec.spans.target,
+                format!("{} values per example", y.ncols()),
+            )
+            .with_label(need.output_span, format!("the last layer has {} units", need.outputs))
+            .with_help("make every target row as long as the last layer's units"),
         );
     }
     if x.nrows() != y.nrows() {
         diags.push(
-            Diagnostic::error(Code::RowCount, format!("there are {} examples but {} targets", x.nrows(), y.nrows()), spec.spans.target, format!("{} rows", y.nrows()))
-                .with_label(spec.spans.source, format!("{} rows", x.nrows()))
-                .with_help("give one target row for every example"),
+            Diagnostic::error(
+                Code::RowCount,
+                format!("there are {} examples but {} targets", x.nrows(), y.nrows()),
+                spec.spans.target,
+                format!("{} rows", y.nrows()),
+            )
+            .with_label(spec.spans.source, format!("{} rows", x.nrows()))
+            .with_help("give one target row for every example"),
         );
     }
     if diags.is_empty() { Ok(()) } else { Err(diags) }

@@ -157,7 +157,11 @@ impl DataSpec {
                 let _ = write!(out, "{g:?}");
             }
         }
-        let _ = write!(out, " validation {} shuffle {} normalize {:?} classes {:?}", self.validation, self.shuffle, self.normalize, self.classes);
+        let _ = write!(
+            out,
+            " validation {} shuffle {} normalize {:?} classes {:?}",
+            self.validation, self.shuffle, self.normalize, self.classes
+        );
         out
     }
 }

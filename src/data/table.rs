@@ -18,7 +18,12 @@ pub struct Table {
 /// Parses CSV text. Errors carry spans into the CSV text.
 pub fn parse(text: &str) -> Result<Table, Diagnostic> {
     if text.len() > MAX_DATA_BYTES {
-        return Err(Diagnostic::error(Code::TooLarge, format!("the file is larger than {MAX_DATA_BYTES} bytes"), Span::new(0, 0), "too large"));
+        return Err(Diagnostic::error(
+            Code::TooLarge,
+            format!("the file is larger than {MAX_DATA_BYTES} bytes"),
+            Span::new(0, 0),
+            "too large",
+        ));
     }
     let mut reader = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_bytes());
     let headers: Vec<String> = match reader.headers() {
@@ -26,16 +31,24 @@ pub fn parse(text: &str) -> Result<Table, Diagnostic> {
         Err(e) => return Err(csv_error(&e, text)),
     };
     if headers.is_empty() || headers.iter().all(String::is_empty) {
-        return Err(Diagnostic::error(Code::Missing, "the file has no header row", Span::new(0, 0), "expected column names here")
-            .with_help("the first line of the CSV must name the columns"));
+        return Err(Diagnostic::error(
+            Code::Missing,
+            "the file has no header row",
+            Span::new(0, 0),
+            "expected column names here",
+        )
+        .with_help("the first line of the CSV must name the columns"));
     }
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(&e, text))?;
         let start = record.position().map_or(0, |p| p.byte() as usize);
         let spans = field_spans(text, start);
-        let cells =
-            record.iter().enumerate().map(|(i, cell)| (cell.to_string(), spans.get(i).copied().unwrap_or_default())).collect();
+        let cells = record
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| (cell.to_string(), spans.get(i).copied().unwrap_or_default()))
+            .collect();
         rows.push(cells);
     }
     Ok(Table { headers, rows })
@@ -75,5 +88,6 @@ fn csv_error(e: &csv::Error, text: &str) -> Diagnostic {
         _ => format!("invalid CSV: {e}"),
     };
     let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    Diagnostic::error(Code::Syntax, message, Span::new(at, end), "this row").with_help("every row needs one value per header column")
+    Diagnostic::error(Code::Syntax, message, Span::new(at, end), "this row")
+        .with_help("every row needs one value per header column")
 }

@@ -99,7 +99,9 @@ pub fn init(v: &Value) -> Result<Init, Diagnostic> {
     Ok(match kind {
         "zeros" => Init::Zeros,
         "ones" => Init::Constant { value: 1.0 },
-        "constant" => Init::Constant { value: a.get("value").map(|v| number(v, "`value`")).transpose()?.unwrap_or(0.0) },
+        "constant" => {
+            Init::Constant { value: a.get("value").map(|v| number(v, "`value`")).transpose()?.unwrap_or(0.0) }
+        }
         "normal" => Init::Normal { std: positive_arg(&a, "std", 0.05)? },
         "uniform" => Init::Uniform { limit: positive_arg(&a, "limit", 0.05)? },
         "glorot_normal" => Init::GlorotNormal,

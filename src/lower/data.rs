@@ -44,8 +44,13 @@ pub fn lower_data(block: &AttrBlock, diags: &mut Diagnostics) -> Option<DataSpec
         }
         _ => {
             let (first, second) = (attrs.get(given[0]), attrs.get(given[1]));
-            let mut d = Diagnostic::error(Code::Duplicate, format!("the `data` block has both `{}` and `{}`", given[0], given[1]), second.map_or(block.keyword.span, |v| v.span), "a second source")
-                .with_help("a data block has exactly one source: inline `x`/`y`, `csv`, or `generate`");
+            let mut d = Diagnostic::error(
+                Code::Duplicate,
+                format!("the `data` block has both `{}` and `{}`", given[0], given[1]),
+                second.map_or(block.keyword.span, |v| v.span),
+                "a second source",
+            )
+            .with_help("a data block has exactly one source: inline `x`/`y`, `csv`, or `generate`");
             if let Some(v) = first {
                 d = d.with_label(v.span, "the first source");
             }
@@ -56,31 +61,60 @@ pub fn lower_data(block: &AttrBlock, diags: &mut Diagnostics) -> Option<DataSpec
     if diags.0.len() > before {
         return None;
     }
-    Some(DataSpec { source: source?, validation: validation?, shuffle: shuffle?, normalize: normalize?, classes: classes?, spans })
+    Some(DataSpec {
+        source: source?,
+        validation: validation?,
+        shuffle: shuffle?,
+        normalize: normalize?,
+        classes: classes?,
+        spans,
+    })
 }
 
 fn inline(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Option<DataSource> {
     for key in ["features", "target"] {
         if let Some(v) = attrs.get(key) {
-            diags.push(Diagnostic::error(Code::Misplaced, format!("`{key}` goes with `csv`"), v.span, "not used by inline data").with_help("inline data takes `x` and `y`"));
+            diags.push(
+                Diagnostic::error(
+                    Code::Misplaced,
+                    format!("`{key}` goes with `csv`"),
+                    v.span,
+                    "not used by inline data",
+                )
+                .with_help("inline data takes `x` and `y`"),
+            );
         }
     }
     let mut side = |key: &str| -> Option<(Array2<f64>, crate::syntax::ast::Span)> {
         let Some(v) = attrs.get(key) else {
             diags.push(
-                Diagnostic::error(Code::Missing, format!("the `data` block has `x` but no `{key}`"), spans.block, format!("`{key}` is missing"))
-                    .with_help("give the examples inline: `x = [[0, 1], [1, 0]]` and `y = [[1], [1]]`, one row per example"),
+                Diagnostic::error(
+                    Code::Missing,
+                    format!("the `data` block has `x` but no `{key}`"),
+                    spans.block,
+                    format!("`{key}` is missing"),
+                )
+                .with_help(
+                    "give the examples inline: `x = [[0, 1], [1, 0]]` and `y = [[1], [1]]`, one row per example",
+                ),
             );
             return None;
         };
         let m = matrix(v, &format!("`{key}`")).and_then(|(r, c, vals)| {
             if (r as u64).saturating_mul(c as u64) > MAX_TENSOR_ELEMENTS {
-                return Err(Diagnostic::error(Code::TooLarge, format!("`{key}` has too many elements"), v.span, "too large"));
+                return Err(Diagnostic::error(
+                    Code::TooLarge,
+                    format!("`{key}` has too many elements"),
+                    v.span,
+                    "too large",
+                ));
             }
             if r == 0 || c == 0 {
-                return Err(Diagnostic::error(Code::Missing, format!("`{key}` has no examples"), v.span, "empty").with_help("give at least one row"));
+                return Err(Diagnostic::error(Code::Missing, format!("`{key}` has no examples"), v.span, "empty")
+                    .with_help("give at least one row"));
             }
-            Array2::from_shape_vec((r, c), vals).map_err(|e| Diagnostic::error(Code::Ragged, e.to_string(), v.span, "here"))
+            Array2::from_shape_vec((r, c), vals)
+                .map_err(|e| Diagnostic::error(Code::Ragged, e.to_string(), v.span, "here"))
         });
         diags.take(m).map(|m| (m, v.span))
     };
@@ -89,9 +123,14 @@ fn inline(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Opti
     let ((x, x_span), (y, y_span)) = (x?, y?);
     if x.nrows() != y.nrows() {
         diags.push(
-            Diagnostic::error(Code::RowCount, format!("`x` has {} examples but `y` has {}", x.nrows(), y.nrows()), y_span, format!("{} rows", y.nrows()))
-                .with_label(x_span, format!("{} rows", x.nrows()))
-                .with_help("give one target row for every example"),
+            Diagnostic::error(
+                Code::RowCount,
+                format!("`x` has {} examples but `y` has {}", x.nrows(), y.nrows()),
+                y_span,
+                format!("{} rows", y.nrows()),
+            )
+            .with_label(x_span, format!("{} rows", x.nrows()))
+            .with_help("give one target row for every example"),
         );
         return None;
     }
@@ -105,7 +144,12 @@ fn column(v: &Value) -> Result<ColumnRef, Diagnostic> {
     match &v.kind {
         ValueKind::Str(s) | ValueKind::Name(s) => Ok(ColumnRef::Name(s.clone())),
         ValueKind::Number { .. } => Ok(ColumnRef::Index(integer(v, "a column index", 0)? as usize)),
-        _ => Err(Diagnostic::error(Code::WrongType, "a column is named by a string or a 0-based index", v.span, "expected \"name\" or a number")),
+        _ => Err(Diagnostic::error(
+            Code::WrongType,
+            "a column is named by a string or a 0-based index",
+            v.span,
+            "expected \"name\" or a number",
+        )),
     }
 }
 
@@ -116,13 +160,26 @@ fn csv(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Option<
     let path = match &v.kind {
         ValueKind::Str(p) if !p.is_empty() => Some(p.clone()),
         _ => {
-            diags.push(Diagnostic::error(Code::WrongType, "`csv` must be a file path in quotes", v.span, "expected \"file.csv\""));
+            diags.push(Diagnostic::error(
+                Code::WrongType,
+                "`csv` must be a file path in quotes",
+                v.span,
+                "expected \"file.csv\"",
+            ));
             None
         }
     };
     for key in ["x", "y"] {
         if let Some(v) = attrs.get(key) {
-            diags.push(Diagnostic::error(Code::Misplaced, format!("`{key}` goes with inline data, not `csv`"), v.span, "not used with `csv`").with_help("choose the columns with `features` and `target`"));
+            diags.push(
+                Diagnostic::error(
+                    Code::Misplaced,
+                    format!("`{key}` goes with inline data, not `csv`"),
+                    v.span,
+                    "not used with `csv`",
+                )
+                .with_help("choose the columns with `features` and `target`"),
+            );
         }
     }
     let target = match attrs.get("target") {
@@ -132,8 +189,13 @@ fn csv(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Option<
         }
         None => {
             diags.push(
-                Diagnostic::error(Code::Missing, "a `csv` source needs a `target` column", v.span, "which column is the target?")
-                    .with_help("add `target = \"column name\"`"),
+                Diagnostic::error(
+                    Code::Missing,
+                    "a `csv` source needs a `target` column",
+                    v.span,
+                    "which column is the target?",
+                )
+                .with_help("add `target = \"column name\"`"),
             );
             None
         }
@@ -142,9 +204,16 @@ fn csv(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Option<
         Some(f) => {
             spans.features = f.span;
             match &f.kind {
-                ValueKind::Array(items) if !items.is_empty() => diags.take(items.iter().map(column).collect::<Result<Vec<_>, _>>()).map(Some),
+                ValueKind::Array(items) if !items.is_empty() => {
+                    diags.take(items.iter().map(column).collect::<Result<Vec<_>, _>>()).map(Some)
+                }
                 _ => {
-                    diags.push(Diagnostic::error(Code::WrongType, "`features` must be a non-empty array of column names or indices", f.span, "expected e.g. [\"a\", \"b\"]"));
+                    diags.push(Diagnostic::error(
+                        Code::WrongType,
+                        "`features` must be a non-empty array of column names or indices",
+                        f.span,
+                        "expected e.g. [\"a\", \"b\"]",
+                    ));
                     None
                 }
             }
@@ -175,14 +244,21 @@ fn generator(v: &Value) -> Result<GeneratorCall, Diagnostic> {
     if let Some(d) = a.check().into_iter().next() {
         return Err(d);
     }
-    let int = |key: &str, default: u64, min: u64| a.get(key).map(|v| integer(v, &format!("`{key}`"), min)).transpose().map(|x| x.unwrap_or(default));
+    let int = |key: &str, default: u64, min: u64| {
+        a.get(key).map(|v| integer(v, &format!("`{key}`"), min)).transpose().map(|x| x.unwrap_or(default))
+    };
     let non_negative = |key: &str, default: f64| -> Result<f64, Diagnostic> {
         match a.get(key) {
             None => Ok(default),
             Some(v) => {
                 let x = number(v, &format!("`{key}`"))?;
                 if x < 0.0 {
-                    return Err(Diagnostic::error(Code::OutOfRange, format!("`{key}` must not be negative"), v.span, format!("{x} is negative")));
+                    return Err(Diagnostic::error(
+                        Code::OutOfRange,
+                        format!("`{key}` must not be negative"),
+                        v.span,
+                        format!("{x} is negative"),
+                    ));
                 }
                 Ok(x)
             }
@@ -191,8 +267,13 @@ fn generator(v: &Value) -> Result<GeneratorCall, Diagnostic> {
     let n = int("n", 200, 2)?;
     let features = int("features", if kind == Generator::Blobs { 2 } else { 1 }, 1)?;
     if n.saturating_mul(features) > MAX_TENSOR_ELEMENTS {
-        return Err(Diagnostic::error(Code::TooLarge, "the generated data set would be too large", v.span, "too many examples")
-            .with_help(format!("at most {MAX_TENSOR_ELEMENTS} values")));
+        return Err(Diagnostic::error(
+            Code::TooLarge,
+            "the generated data set would be too large",
+            v.span,
+            "too many examples",
+        )
+        .with_help(format!("at most {MAX_TENSOR_ELEMENTS} values")));
     }
     Ok(GeneratorCall {
         kind,
@@ -210,8 +291,13 @@ fn fraction(v: &Value) -> Result<f64, Diagnostic> {
     if (0.0..1.0).contains(&f) {
         Ok(f)
     } else {
-        Err(Diagnostic::error(Code::OutOfRange, "`validation` must be a fraction in [0, 1)", v.span, format!("{f} is out of range"))
-            .with_help("e.g. `validation = 0.2` holds out a fifth of the examples"))
+        Err(Diagnostic::error(
+            Code::OutOfRange,
+            "`validation` must be a fraction in [0, 1)",
+            v.span,
+            format!("{f} is out of range"),
+        )
+        .with_help("e.g. `validation = 0.2` holds out a fifth of the examples"))
     }
 }
 
@@ -226,7 +312,12 @@ fn normalize(v: &Value) -> Result<Normalize, Diagnostic> {
 
 fn class_names(v: &Value) -> Result<Vec<String>, Diagnostic> {
     let ValueKind::Array(items) = &v.kind else {
-        return Err(Diagnostic::error(Code::WrongType, "`classes` must be an array of class names", v.span, "expected e.g. [\"cat\", \"dog\"]"));
+        return Err(Diagnostic::error(
+            Code::WrongType,
+            "`classes` must be an array of class names",
+            v.span,
+            "expected e.g. [\"cat\", \"dog\"]",
+        ));
     };
     items
         .iter()

@@ -40,7 +40,13 @@ pub struct LayerOut {
 }
 
 /// Lowers one layer statement of a known kind, applied to `input` of width `width`.
-pub fn lower_layer(g: &mut Graph, s: &Stmt, name: &str, input: (ValueId, usize), diags: &mut Diagnostics) -> Option<LayerOut> {
+pub fn lower_layer(
+    g: &mut Graph,
+    s: &Stmt,
+    name: &str,
+    input: (ValueId, usize),
+    diags: &mut Diagnostics,
+) -> Option<LayerOut> {
     match s.kind.name.as_str() {
         "dense" => lower_dense(g, s, name, input, diags),
         "dropout" => lower_dropout(g, s, name, input, diags),
@@ -53,12 +59,24 @@ fn non_negative(v: &Value, what: &str) -> Result<f64, Diagnostic> {
     if x >= 0.0 {
         Ok(x)
     } else {
-        Err(Diagnostic::error(Code::OutOfRange, format!("{what} must not be negative"), v.span, format!("{x} is negative")))
+        Err(Diagnostic::error(
+            Code::OutOfRange,
+            format!("{what} must not be negative"),
+            v.span,
+            format!("{x} is negative"),
+        ))
     }
 }
 
 fn summary(name: &str, kind: &str, units: usize, params: usize, notes: String, span: Span) -> LayerSummary {
-    LayerSummary { name: name.into(), kind: kind.into(), shape: Shape::matrix(Dim::Batch, Dim::Fixed(units)), params, notes, span }
+    LayerSummary {
+        name: name.into(),
+        kind: kind.into(),
+        shape: Shape::matrix(Dim::Batch, Dim::Fixed(units)),
+        params,
+        notes,
+        span,
+    }
 }
 
 /// Reports attributes a layer kind does not take, and a missing or present argument.
@@ -73,7 +91,13 @@ fn no_attrs(s: &Stmt, what: &str, diags: &mut Diagnostics) -> bool {
 
 /// `dropout RATE`: during training each element is zeroed with probability RATE and the
 /// rest scaled by 1 / (1 − RATE); outside training the mask is all ones.
-fn lower_dropout(g: &mut Graph, s: &Stmt, name: &str, (input, width): (ValueId, usize), diags: &mut Diagnostics) -> Option<LayerOut> {
+fn lower_dropout(
+    g: &mut Graph,
+    s: &Stmt,
+    name: &str,
+    (input, width): (ValueId, usize),
+    diags: &mut Diagnostics,
+) -> Option<LayerOut> {
     let attrs_ok = no_attrs(s, "dropout", diags);
     let Some(v) = &s.arg else {
         diags.push(
@@ -85,8 +109,13 @@ fn lower_dropout(g: &mut Graph, s: &Stmt, name: &str, (input, width): (ValueId, 
     let rate = diags.take(number(v, "the dropout rate"))?;
     if !(0.0..1.0).contains(&rate) {
         diags.push(
-            Diagnostic::error(Code::OutOfRange, "the dropout rate must be in [0, 1)", v.span, format!("{rate} is out of range"))
-                .with_help("the rate is the fraction of units dropped: 0 keeps all, 0.5 drops half"),
+            Diagnostic::error(
+                Code::OutOfRange,
+                "the dropout rate must be in [0, 1)",
+                v.span,
+                format!("{rate} is out of range"),
+            )
+            .with_help("the rate is the fraction of units dropped: 0 keeps all, 0.5 drops half"),
         );
         return None;
     }
@@ -98,12 +127,24 @@ fn lower_dropout(g: &mut Graph, s: &Stmt, name: &str, (input, width): (ValueId, 
     let built = g
         .add_input(&format!("{name}.mask"), shape, Role::Mask { rate }, o.clone())
         .and_then(|mask| g.push(Op::Mul, &[input, mask], name, o));
-    let out = diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), s.span, "in this layer")))?;
-    Some(LayerOut { out, units: width, summary: summary(name, "dropout", width, 0, format!("rate {rate}"), s.span), penalty: None })
+    let out =
+        diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), s.span, "in this layer")))?;
+    Some(LayerOut {
+        out,
+        units: width,
+        summary: summary(name, "dropout", width, 0, format!("rate {rate}"), s.span),
+        penalty: None,
+    })
 }
 
 /// `activation NAME`: an activation on its own, after any layer.
-fn lower_activation(g: &mut Graph, s: &Stmt, name: &str, (input, width): (ValueId, usize), diags: &mut Diagnostics) -> Option<LayerOut> {
+fn lower_activation(
+    g: &mut Graph,
+    s: &Stmt,
+    name: &str,
+    (input, width): (ValueId, usize),
+    diags: &mut Diagnostics,
+) -> Option<LayerOut> {
     let attrs_ok = no_attrs(s, "activation", diags);
     let Some(v) = &s.arg else {
         diags.push(
@@ -122,12 +163,24 @@ fn lower_activation(g: &mut Graph, s: &Stmt, name: &str, (input, width): (ValueI
         ActivationChoice::Elementwise(f) => g.push(Op::Activate(f), &[input], name, o),
         ActivationChoice::Softmax => g.push(Op::Softmax, &[input], name, o),
     };
-    let out = diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), s.span, "in this layer")))?;
-    Some(LayerOut { out, units: width, summary: summary(name, "activation", width, 0, choice.describe(), s.span), penalty: None })
+    let out =
+        diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), s.span, "in this layer")))?;
+    Some(LayerOut {
+        out,
+        units: width,
+        summary: summary(name, "activation", width, 0, choice.describe(), s.span),
+        penalty: None,
+    })
 }
 
 /// Lowers one dense layer.
-fn lower_dense(g: &mut Graph, s: &Stmt, name: &str, (input, fan_in): (ValueId, usize), diags: &mut Diagnostics) -> Option<LayerOut> {
+fn lower_dense(
+    g: &mut Graph,
+    s: &Stmt,
+    name: &str,
+    (input, fan_in): (ValueId, usize),
+    diags: &mut Diagnostics,
+) -> Option<LayerOut> {
     let attrs = Attrs::new(&s.attrs, format!("the dense layer `{name}`"), DENSE_KEYS);
     let before = diags.0.len();
     for d in attrs.check() {

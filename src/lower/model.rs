@@ -4,9 +4,9 @@
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, unknown_name_help};
 use crate::ir::{DType, Dim, Graph, Op, Origin, Shape, ValueId};
+use crate::lower::choices;
 use crate::lower::layers::{LAYER_KINDS, lower_layer};
 use crate::lower::values::{MAX_TENSOR_ELEMENTS, integer};
-use crate::lower::choices;
 use crate::program::LayerSummary;
 use crate::syntax::ast::{ModelBlock, Span, Stmt};
 
@@ -206,13 +206,15 @@ pub fn lower_model(model: &ModelBlock, dtype: DType, diags: &mut Diagnostics) ->
         let mut total: ValueId = data_loss;
         for (i, p) in penalties.iter().enumerate() {
             let o = Origin::layer(&p.layer, p.span);
-            let term = graph.push(Op::Penalty { l1: p.l1, l2: p.l2 }, &[p.weight], &format!("{}.penalty", p.layer), o)?;
+            let term =
+                graph.push(Op::Penalty { l1: p.l1, l2: p.l2 }, &[p.weight], &format!("{}.penalty", p.layer), o)?;
             let name = if i + 1 == penalties.len() { "loss".to_string() } else { format!("loss.sum{}", i + 1) };
             total = graph.push(Op::Add, &[total, term], &name, origin.clone())?;
         }
         Ok(total)
     });
-    let loss_value = diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), loss_span, "here")))?;
+    let loss_value =
+        diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), loss_span, "here")))?;
     graph.prediction = pred;
     graph.loss = loss_value;
     Some(LoweredModel { graph, layers, loss_name: loss.to_string(), input_span, output_span, loss_span })
@@ -290,4 +292,3 @@ fn layer_names(layers: &[&Stmt], diags: &mut Diagnostics) -> Vec<String> {
     }
     names.into_iter().map(|(n, _)| n).collect()
 }
-

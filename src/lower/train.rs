@@ -104,7 +104,9 @@ fn num(a: &Attrs, key: &str, default: f64, check: fn(f64) -> Option<&'static str
     let x = number(v, &format!("`{key}`"))?;
     match check(x) {
         None => Ok(x),
-        Some(why) => Err(Diagnostic::error(Code::OutOfRange, format!("`{key}` {why}"), v.span, format!("{x} is out of range"))),
+        Some(why) => {
+            Err(Diagnostic::error(Code::OutOfRange, format!("`{key}` {why}"), v.span, format!("{x} is out of range")))
+        }
     }
 }
 
@@ -130,15 +132,29 @@ fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
             let momentum = num(&a, "momentum", 0.0, unit)?;
             if nesterov && momentum == 0.0 {
                 let span = a.get("nesterov").map_or(v.span, |n| n.span);
-                return Err(Diagnostic::error(Code::OutOfRange, "Nesterov momentum needs `momentum` above 0", span, "has no effect without momentum")
-                    .with_help("add e.g. `momentum = 0.9`"));
+                return Err(Diagnostic::error(
+                    Code::OutOfRange,
+                    "Nesterov momentum needs `momentum` above 0",
+                    span,
+                    "has no effect without momentum",
+                )
+                .with_help("add e.g. `momentum = 0.9`"));
             }
-            Optimizer::Sgd { lr: num(&a, "lr", 0.01, pos)?, momentum, nesterov, weight_decay: num(&a, "weight_decay", 0.0, non_neg)? }
+            Optimizer::Sgd {
+                lr: num(&a, "lr", 0.01, pos)?,
+                momentum,
+                nesterov,
+                weight_decay: num(&a, "weight_decay", 0.0, non_neg)?,
+            }
         }
         "adam" | "adamw" => {
             let a = args(call_args, kind, &["lr", "beta1", "beta2", "eps", "weight_decay"])?;
-            let (lr, beta1, beta2, eps) =
-                (num(&a, "lr", 0.001, pos)?, num(&a, "beta1", 0.9, unit)?, num(&a, "beta2", 0.999, unit)?, num(&a, "eps", 1e-8, pos)?);
+            let (lr, beta1, beta2, eps) = (
+                num(&a, "lr", 0.001, pos)?,
+                num(&a, "beta1", 0.9, unit)?,
+                num(&a, "beta2", 0.999, unit)?,
+                num(&a, "eps", 1e-8, pos)?,
+            );
             if kind == "adam" {
                 Optimizer::Adam { lr, beta1, beta2, eps, weight_decay: num(&a, "weight_decay", 0.0, non_neg)? }
             } else {
@@ -157,7 +173,11 @@ fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
         }
         _ => {
             let a = args(call_args, kind, &["lr", "eps", "weight_decay"])?;
-            Optimizer::Adagrad { lr: num(&a, "lr", 0.01, pos)?, eps: num(&a, "eps", 1e-10, pos)?, weight_decay: num(&a, "weight_decay", 0.0, non_neg)? }
+            Optimizer::Adagrad {
+                lr: num(&a, "lr", 0.01, pos)?,
+                eps: num(&a, "eps", 1e-10, pos)?,
+                weight_decay: num(&a, "weight_decay", 0.0, non_neg)?,
+            }
         }
     })
 }
@@ -168,7 +188,12 @@ fn schedule(v: &Value) -> Result<Schedule, Diagnostic> {
     let int = |a: &Attrs, key: &str| -> Result<u64, Diagnostic> {
         match a.get(key) {
             Some(v) => integer(v, &format!("`{key}`"), 1),
-            None => Err(Diagnostic::error(Code::Missing, format!("`{kind}` needs `{key}`"), id.span, format!("`{key}` is missing"))),
+            None => Err(Diagnostic::error(
+                Code::Missing,
+                format!("`{kind}` needs `{key}`"),
+                id.span,
+                format!("`{key}` is missing"),
+            )),
         }
     };
     Ok(match kind {
@@ -214,8 +239,13 @@ fn early_stopping(v: &Value) -> Result<EarlyStopping, Diagnostic> {
                 other => match other.strip_prefix("val_") {
                     Some(metric) => Monitor::ValMetric(metric_of(&Ident { name: metric.into(), span: m.span })?),
                     None => {
-                        return Err(Diagnostic::error(Code::UnknownOption, format!("cannot monitor `{other}`"), m.span, "not a monitored figure")
-                            .with_help("monitor `val_loss`, `loss`, or `val_` and a metric such as `val_accuracy`"));
+                        return Err(Diagnostic::error(
+                            Code::UnknownOption,
+                            format!("cannot monitor `{other}`"),
+                            m.span,
+                            "not a monitored figure",
+                        )
+                        .with_help("monitor `val_loss`, `loss`, or `val_` and a metric such as `val_accuracy`"));
                     }
                 },
             }
@@ -251,7 +281,12 @@ fn dtype(v: &Value) -> Result<DType, Diagnostic> {
 
 fn metrics(v: &Value) -> Result<Vec<Metric>, Diagnostic> {
     let ValueKind::Array(items) = &v.kind else {
-        return Err(Diagnostic::error(Code::WrongType, "`metrics` must be an array of names", v.span, "expected e.g. `[accuracy]`"));
+        return Err(Diagnostic::error(
+            Code::WrongType,
+            "`metrics` must be an array of names",
+            v.span,
+            "expected e.g. `[accuracy]`",
+        ));
     };
     items
         .iter()

@@ -124,7 +124,13 @@ pub fn activate<T: Scalar>(f: Activation, x: ArrayViewD<T>, out: ArrayViewMutD<T
 }
 
 /// out = f'(x) · dy.
-pub fn activate_grad<T: Scalar>(f: Activation, x: ArrayViewD<T>, y: ArrayViewD<T>, dy: ArrayViewD<T>, out: ArrayViewMutD<T>) {
+pub fn activate_grad<T: Scalar>(
+    f: Activation,
+    x: ArrayViewD<T>,
+    y: ArrayViewD<T>,
+    dy: ArrayViewD<T>,
+    out: ArrayViewMutD<T>,
+) {
     Zip::from(out).and(&x).and(&y).and(&dy).for_each(|o, &x, &y, &d| *o = d * activation_grad(f, x, y));
 }
 
@@ -232,7 +238,15 @@ pub fn loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>, dl: 
     let rows = T::of_f64(p.nrows() as f64);
     let elems = T::of_f64(p.len() as f64);
     let (zero, one, two) = (T::zero(), T::one(), T::of_f64(2.0));
-    let sign = |e: T| if e > zero { one } else if e < zero { -one } else { zero };
+    let sign = |e: T| {
+        if e > zero {
+            one
+        } else if e < zero {
+            -one
+        } else {
+            zero
+        }
+    };
     if kind == Loss::SparseCategoricalCrossentropy {
         for ((pr, tr), mut or) in p.rows().into_iter().zip(t.rows()).zip(out.rows_mut()) {
             or.fill(zero);
@@ -255,9 +269,9 @@ pub fn loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>, dl: 
                 *o = dl * if e.abs() <= d { e } else { d * sign(e) } / elems;
             })
         }
-        Loss::BinaryCrossentropy => z.for_each(|o, &p, &t| {
-            *o = if inside_clip(p) { dl * (p - t) / (p * (one - p)) / elems } else { zero }
-        }),
+        Loss::BinaryCrossentropy => {
+            z.for_each(|o, &p, &t| *o = if inside_clip(p) { dl * (p - t) / (p * (one - p)) / elems } else { zero })
+        }
         Loss::BinaryCrossentropyLogits => z.for_each(|o, &z, &t| *o = dl * (sigmoid(z) - t) / elems),
         Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => {
             z.for_each(|o, &p, &t| *o = if inside_clip(p) { -dl * t / p / rows } else { zero })

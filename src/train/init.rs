@@ -68,7 +68,9 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
                 Def::Param { init: Init::HeUniform, .. } => uniforms(&mut rng, n, (6.0 / fan_in).sqrt()),
                 Def::Param { init: Init::Constant { value }, .. } => vec![*value; n],
                 Def::Param { init: Init::Uniform { limit }, .. } => uniforms(&mut rng, n, *limit),
-                Def::Param { init: Init::GlorotUniform, .. } => uniforms(&mut rng, n, (6.0 / (fan_in + fan_out)).sqrt()),
+                Def::Param { init: Init::GlorotUniform, .. } => {
+                    uniforms(&mut rng, n, (6.0 / (fan_in + fan_out)).sqrt())
+                }
                 Def::Param { init: Init::Zeros, .. } | Def::Input(_) | Def::Inst(_) => vec![0.0; n],
             };
             ArrayD::from_shape_vec(IxDyn(&dims), values.into_iter().map(T::of_f64).collect())

@@ -19,7 +19,15 @@ pub struct MetricTotals {
 impl MetricTotals {
     /// Empty totals for these metrics.
     pub fn new(metrics: &[Metric]) -> MetricTotals {
-        MetricTotals { metrics: metrics.to_vec(), correct: 0, rows: 0, binary_correct: 0, abs_error: 0.0, sq_error: 0.0, elements: 0 }
+        MetricTotals {
+            metrics: metrics.to_vec(),
+            correct: 0,
+            rows: 0,
+            binary_correct: 0,
+            abs_error: 0.0,
+            sq_error: 0.0,
+            elements: 0,
+        }
     }
 
     /// Adds a batch of predictions and their targets. Targets are one column of class

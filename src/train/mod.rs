@@ -64,7 +64,12 @@ pub struct Outcome {
 }
 
 /// Trains the program on `data`, reporting events at `level` to `sink`.
-pub fn train(program: &Program, data: &Splits, level: Level, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
+pub fn train(
+    program: &Program,
+    data: &Splits,
+    level: Level,
+    sink: &mut dyn FnMut(&Event),
+) -> Result<Outcome, TrainError> {
     match program.graph.dtype {
         DType::F32 => Trainer::<f32>::new(program, data, level)?.run(sink),
         DType::F64 => Trainer::<f64>::new(program, data, level)?.run(sink),
@@ -226,9 +231,14 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         if !loss.is_finite() {
             return Err(self.diverged(epoch, step, true, sink));
         }
-        totals.add(kernels::as2(self.exec.value(pred, &self.params)), kernels::as2(self.exec.value(self.graph().y(), &self.params)));
+        totals.add(
+            kernels::as2(self.exec.value(pred, &self.params)),
+            kernels::as2(self.exec.value(self.graph().y(), &self.params)),
+        );
         if self.level == Level::Full {
-            let inputs = (0..self.graph().values.len()).map(ValueId).filter(|v| matches!(self.graph().value(*v).def, Def::Input(_)));
+            let inputs = (0..self.graph().values.len())
+                .map(ValueId)
+                .filter(|v| matches!(self.graph().value(*v).def, Def::Input(_)));
             let values: Vec<ValueId> = inputs.chain(self.graph().insts[..forward_len].iter().map(|i| i.out)).collect();
             for v in values {
                 sink(&self.tensor_event(epoch, step, Stage::Forward, v));
@@ -272,7 +282,13 @@ impl<'p, T: Scalar> Trainer<'p, T> {
 
     /// Scales the trainable gradients down so that their global L2 norm is at most `limit`.
     fn clip(&mut self, limit: f64) {
-        let norm = self.trainable.iter().flat_map(|&i| self.grads[i].iter()).map(|g| g.as_f64() * g.as_f64()).sum::<f64>().sqrt();
+        let norm = self
+            .trainable
+            .iter()
+            .flat_map(|&i| self.grads[i].iter())
+            .map(|g| g.as_f64() * g.as_f64())
+            .sum::<f64>()
+            .sqrt();
         if norm > limit {
             let scale = T::of_f64(limit / norm);
             for &i in &self.trainable {

@@ -65,7 +65,8 @@ pub fn update<T: Scalar>(
                     *p = *p - lr_t * g;
                 });
             }
-            Optimizer::Adam { beta1, beta2, eps, weight_decay, .. } | Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => {
+            Optimizer::Adam { beta1, beta2, eps, weight_decay, .. }
+            | Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => {
                 let decoupled = matches!(opt, Optimizer::AdamW { .. });
                 let (b1, b2, e, wd) = (c(beta1), c(beta2), c(eps), c(weight_decay));
                 let step_size = c(lr / (1.0 - beta1.powi(t)));
