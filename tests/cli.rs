@@ -181,3 +181,26 @@ fn check_on_every_bad_spec_exits_1_or_warns_with_a_location_and_never_panics() {
     }
     assert!(checked >= 20, "only {checked} bad specs");
 }
+
+#[test]
+fn gradcheck_reports_every_parameter_and_passes_on_the_bundled_specs() {
+    let o = nnc(&["gradcheck", "specs/iris.nn"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for name in ["hidden.weight", "hidden.bias", "out.weight", "out.bias"] {
+        assert!(out.lines().any(|l| l.contains(name) && l.trim_end().ends_with("ok")), "{out}");
+    }
+}
+
+#[test]
+fn a_csv_spec_reads_its_data_relative_to_the_spec() {
+    let o = nnc(&["check", "specs/iris.nn"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "120 examples, 4 features -> 3 targets; 30 held out for validation; classes setosa, versicolor, virginica"
+        ),
+        "{}",
+        stdout(&o)
+    );
+}
