@@ -193,3 +193,17 @@ fn initialisers_have_their_documented_scale() {
     assert!(mean == 0.25 && s == 0.0);
     assert_eq!(stats("ones").0, 1.0);
 }
+
+#[test]
+fn a_standalone_activation_layer_lowers_to_its_op() {
+    let spec = "model a { input 2 \n dense 3 \n activation leaky_relu(alpha = 0.2) \n dense 1 \n loss mse }";
+    let (p, _) = nnc::compile(spec, nnc::Syntax::Nn).unwrap();
+    let ir = nnc::ir::print::print(&p.graph, nnc::ir::print::PrintOptions { origins: true, all_values: false });
+    assert!(
+        ir.lines()
+            .any(|l| l.trim_start().starts_with("activation1 ")
+                && l.contains(": [N, 3] = leaky_relu(alpha = 0.2) dense1")),
+        "{ir}"
+    );
+    assert_eq!(p.layers[2].kind, "activation");
+}

@@ -6,16 +6,12 @@ use nnc::diagnostics::{Code, render_without_source};
 use nnc::gradcheck::{TOLERANCE, gradcheck as check};
 use nnc::trace::float::fmt_float;
 
-use crate::cli::{exit, load, load_data};
+use crate::cli::{exit, load_all};
 
 /// Runs `nnc gradcheck`.
 pub fn gradcheck(spec: &Path) -> i32 {
-    let (program, source) = match load(spec) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let data = match load_data(&program, spec, &source) {
-        Ok(d) => d,
+    let (program, _, data) = match load_all(spec) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let report = match check(&program, &data) {

@@ -193,3 +193,10 @@ pub fn load_data(program: &Program, spec: &std::path::Path, source: &SourceFile)
         }
     }
 }
+
+/// Reads and compiles a spec and loads its data, printing diagnostics.
+pub fn load_all(path: &std::path::Path) -> Result<(Program, SourceFile, Splits), i32> {
+    let (program, source) = load(path)?;
+    let data = load_data(&program, path, &source)?;
+    Ok((program, source, data))
+}

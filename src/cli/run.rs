@@ -7,16 +7,12 @@ use nnc::train::events::Level;
 use nnc::train::{TrainError, train};
 
 use crate::cli::output::Output;
-use crate::cli::{TraceLevel, exit, load, load_data, report};
+use crate::cli::{TraceLevel, exit, load_all, report};
 
 /// Runs `nnc run`.
 pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
-    let (program, source) = match load(spec) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let data = match load_data(&program, spec, &source) {
-        Ok(d) => d,
+    let (program, source, data) = match load_all(spec) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let level = match level {

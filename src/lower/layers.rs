@@ -79,7 +79,7 @@ fn summary(name: &str, kind: &str, units: usize, params: usize, notes: String, s
     }
 }
 
-/// Reports attributes a layer kind does not take, and a missing or present argument.
+/// Reports any attributes on a layer kind that takes none; true when there are none.
 fn no_attrs(s: &Stmt, what: &str, diags: &mut Diagnostics) -> bool {
     let errors = Attrs::new(&s.attrs, format!("`{what}`"), &[]).check();
     let ok = errors.is_empty();
@@ -99,13 +99,8 @@ fn lower_dropout(
     diags: &mut Diagnostics,
 ) -> Option<LayerOut> {
     let attrs_ok = no_attrs(s, "dropout", diags);
-    let Some(v) = &s.arg else {
-        diags.push(
-            Diagnostic::error(Code::Missing, "`dropout` needs a rate", s.kind.span, "which fraction to drop?")
-                .with_help("write e.g. `dropout 0.5`"),
-        );
-        return None;
-    };
+    let v =
+        required_arg(s, diags, "`dropout` needs a rate", "which fraction to drop?", "write e.g. `dropout 0.5`".into())?;
     let rate = diags.take(number(v, "the dropout rate"))?;
     if !(0.0..1.0).contains(&rate) {
         diags.push(
@@ -127,14 +122,36 @@ fn lower_dropout(
     let built = g
         .add_input(&format!("{name}.mask"), shape, Role::Mask { rate }, o.clone())
         .and_then(|mask| g.push(Op::Mul, &[input, mask], name, o));
+    parameterless(built, s, name, width, format!("rate {rate}"), diags)
+}
+
+/// The statement's argument, or a diagnostic saying it is missing.
+fn required_arg<'a>(
+    s: &'a Stmt,
+    diags: &mut Diagnostics,
+    message: &str,
+    label: &str,
+    help: String,
+) -> Option<&'a Value> {
+    if s.arg.is_none() {
+        diags.push(Diagnostic::error(Code::Missing, message, s.kind.span, label).with_help(help));
+    }
+    s.arg.as_ref()
+}
+
+/// The result of a layer without parameters, given what building its ops gave.
+fn parameterless(
+    built: Result<ValueId, crate::ir::GraphError>,
+    s: &Stmt,
+    name: &str,
+    width: usize,
+    notes: String,
+    diags: &mut Diagnostics,
+) -> Option<LayerOut> {
     let out =
         diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), s.span, "in this layer")))?;
-    Some(LayerOut {
-        out,
-        units: width,
-        summary: summary(name, "dropout", width, 0, format!("rate {rate}"), s.span),
-        penalty: None,
-    })
+    let summary = summary(name, &s.kind.name, width, 0, notes, s.span);
+    Some(LayerOut { out, units: width, summary, penalty: None })
 }
 
 /// `activation NAME`: an activation on its own, after any layer.
@@ -146,13 +163,8 @@ fn lower_activation(
     diags: &mut Diagnostics,
 ) -> Option<LayerOut> {
     let attrs_ok = no_attrs(s, "activation", diags);
-    let Some(v) = &s.arg else {
-        diags.push(
-            Diagnostic::error(Code::Missing, "`activation` needs a function", s.kind.span, "which activation?")
-                .with_help(format!("write e.g. `activation relu`; known: {}", choices::ACTIVATIONS.join(", "))),
-        );
-        return None;
-    };
+    let help = format!("write e.g. `activation relu`; known: {}", choices::ACTIVATIONS.join(", "));
+    let v = required_arg(s, diags, "`activation` needs a function", "which activation?", help)?;
     let choice = diags.take(choices::activation(v))?;
     if !attrs_ok {
         return None;
@@ -163,14 +175,7 @@ fn lower_activation(
         ActivationChoice::Elementwise(f) => g.push(Op::Activate(f), &[input], name, o),
         ActivationChoice::Softmax => g.push(Op::Softmax, &[input], name, o),
     };
-    let out =
-        diags.take(built.map_err(|e| Diagnostic::error(Code::Duplicate, e.to_string(), s.span, "in this layer")))?;
-    Some(LayerOut {
-        out,
-        units: width,
-        summary: summary(name, "activation", width, 0, choice.describe(), s.span),
-        penalty: None,
-    })
+    parameterless(built, s, name, width, choice.describe(), diags)
 }
 
 /// Lowers one dense layer.
