@@ -2,6 +2,7 @@
 //! the clock and the terminal.
 
 mod check;
+mod diff;
 mod gradcheck;
 mod ir;
 mod output;
@@ -36,6 +37,15 @@ pub struct Cli {
     command: Command,
 }
 
+/// How a trace is written.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TraceFormat {
+    /// One text record a line.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
 /// How much a trace records.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum TraceLevel {
@@ -62,6 +72,23 @@ enum Command {
         /// Write the trace to this file (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Text records or JSON lines.
+        #[arg(long, value_enum, default_value = "text")]
+        format: TraceFormat,
+    },
+    /// Compare two traces number by number; exit 1 when they differ beyond tolerance.
+    #[command(after_help = "Example:\n  nnc run specs/xor.nn -o a.trace\n  nnc diff a.trace b.trace --rtol 1e-4")]
+    Diff {
+        /// The first trace (text or JSON lines).
+        a: PathBuf,
+        /// The second trace.
+        b: PathBuf,
+        /// Relative tolerance.
+        #[arg(long, default_value_t = 1e-5)]
+        rtol: f64,
+        /// Absolute tolerance.
+        #[arg(long, default_value_t = 1e-8)]
+        atol: f64,
     },
     /// Check a spec and print a summary of its layers, shapes and parameters.
     #[command(after_help = "Example:\n  nnc check specs/xor.nn")]
@@ -91,7 +118,8 @@ enum Command {
 /// Runs one command and returns its exit code.
 pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run { spec, trace, output } => run::run(&spec, trace, output.as_deref()),
+        Command::Run { spec, trace, output, format } => run::run(&spec, trace, output.as_deref(), format),
+        Command::Diff { a, b, rtol, atol } => diff::diff(&a, &b, rtol, atol),
         Command::Check { spec } => check::check(&spec),
         Command::Ir { spec, grad } => ir::ir(&spec, grad),
         Command::Gradcheck { spec } => gradcheck::gradcheck(&spec),

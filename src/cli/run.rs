@@ -7,10 +7,10 @@ use nnc::train::events::Level;
 use nnc::train::{TrainError, train};
 
 use crate::cli::output::Output;
-use crate::cli::{TraceLevel, exit, load_all, report};
+use crate::cli::{TraceFormat, TraceLevel, exit, load_all, report};
 
 /// Runs `nnc run`.
-pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
+pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceFormat) -> i32 {
     let (program, source, data) = match load_all(spec) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -20,6 +20,10 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
         TraceLevel::Step => Level::Step,
         TraceLevel::Full => Level::Full,
     };
+    let format = match format {
+        TraceFormat::Text => nnc::trace::Format::Text,
+        TraceFormat::Json => nnc::trace::Format::Json,
+    };
     let mut out = match Output::open(output) {
         Ok(o) => o,
         Err(e) => return io_error(output, &e),
@@ -27,7 +31,7 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
     let mut write_error = None;
     let result = train(&program, &data, level, &mut |event| {
         if write_error.is_none()
-            && let Err(e) = out.write(&nnc::trace::format_event(event))
+            && let Err(e) = out.write(&nnc::trace::format_event(event, format))
         {
             write_error = Some(e);
         }
@@ -78,6 +82,10 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>) -> i32 {
 }
 
 fn io_error(path: Option<&Path>, e: &std::io::Error) -> i32 {
+    if path.is_none() && e.kind() == std::io::ErrorKind::BrokenPipe {
+        // The reader of standard output stopped reading (`| head`): not an error.
+        return exit::OK;
+    }
     let what = path.map_or("standard output".to_string(), |p| p.display().to_string());
     eprint!(
         "{}",
