@@ -3,6 +3,7 @@
 
 mod check;
 mod diff;
+mod explain;
 mod gradcheck;
 mod ir;
 mod output;
@@ -46,6 +47,15 @@ pub enum TraceFormat {
     Json,
 }
 
+/// How `nnc explain` writes.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExplainFormat {
+    /// Plain text.
+    Text,
+    /// Markdown.
+    Markdown,
+}
+
 /// How much a trace records.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum TraceLevel {
@@ -75,6 +85,17 @@ enum Command {
         /// Text records or JSON lines.
         #[arg(long, value_enum, default_value = "text")]
         format: TraceFormat,
+    },
+    /// Show the first training step of a small network as the tutorial's hand calculation.
+    #[command(
+        after_help = "Example:\n  nnc explain specs/seed_forward.nn\n  nnc explain specs/linear_3x.nn --format markdown > step.md"
+    )]
+    Explain {
+        /// The spec.
+        spec: PathBuf,
+        /// Plain text or Markdown.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExplainFormat,
     },
     /// Compare two traces number by number; exit 1 when they differ beyond tolerance.
     #[command(after_help = "Example:\n  nnc run specs/xor.nn -o a.trace\n  nnc diff a.trace b.trace --rtol 1e-4")]
@@ -120,6 +141,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Run { spec, trace, output, format } => run::run(&spec, trace, output.as_deref(), format),
         Command::Diff { a, b, rtol, atol } => diff::diff(&a, &b, rtol, atol),
+        Command::Explain { spec, format } => explain::explain(&spec, matches!(format, ExplainFormat::Markdown)),
         Command::Check { spec } => check::check(&spec),
         Command::Ir { spec, grad } => ir::ir(&spec, grad),
         Command::Gradcheck { spec } => gradcheck::gradcheck(&spec),

@@ -83,14 +83,18 @@ fn key_and_numbers(r: &Record) -> Option<(String, Vec<(String, f64)>)> {
         Record::Update(t) => tensor("update", t),
         Record::Param(t) => tensor("param", t),
         Record::Step { epoch, step, loss } => (format!("step epoch {epoch} step {step}"), vec![("loss".into(), *loss)]),
-        Record::Epoch { epoch, lr, figures } => {
-            (format!("epoch {epoch}"), std::iter::once(("lr".to_string(), *lr)).chain(figures.iter().cloned()).collect())
-        }
-        Record::Stopped { epoch, best_epoch, best, .. } => {
-            ("stopped".into(), vec![("epoch".into(), *epoch as f64), ("best_epoch".into(), *best_epoch as f64), ("best".into(), *best)])
-        }
+        Record::Epoch { epoch, lr, figures } => (
+            format!("epoch {epoch}"),
+            std::iter::once(("lr".to_string(), *lr)).chain(figures.iter().cloned()).collect(),
+        ),
+        Record::Stopped { epoch, best_epoch, best, .. } => (
+            "stopped".into(),
+            vec![("epoch".into(), *epoch as f64), ("best_epoch".into(), *best_epoch as f64), ("best".into(), *best)],
+        ),
         Record::Final { figures } => ("final".into(), figures.clone()),
-        Record::Diverged { epoch, step, .. } => ("diverged".into(), vec![("epoch".into(), *epoch as f64), ("step".into(), *step as f64)]),
+        Record::Diverged { epoch, step, .. } => {
+            ("diverged".into(), vec![("epoch".into(), *epoch as f64), ("step".into(), *step as f64)])
+        }
     })
 }
 
@@ -141,7 +145,9 @@ pub fn compare(a: &[Record], b: &[Record], tol: Tolerance) -> Comparison {
     let epoch_losses = |t: &[Record]| -> HashMap<u64, f64> {
         t.iter()
             .filter_map(|r| match r {
-                Record::Epoch { epoch, figures, .. } => figures.iter().find(|(k, _)| k == "loss").map(|(_, v)| (*epoch, *v)),
+                Record::Epoch { epoch, figures, .. } => {
+                    figures.iter().find(|(k, _)| k == "loss").map(|(_, v)| (*epoch, *v))
+                }
                 _ => None,
             })
             .collect()
@@ -163,7 +169,14 @@ pub fn compare(a: &[Record], b: &[Record], tol: Tolerance) -> Comparison {
     let mut names: Vec<String> = fa.iter().chain(&fb).map(|(k, _)| k.clone()).collect();
     names.dedup();
     let mut seen = Vec::new();
-    names.retain(|n| if seen.contains(n) { false } else { seen.push(n.clone()); true });
+    names.retain(|n| {
+        if seen.contains(n) {
+            false
+        } else {
+            seen.push(n.clone());
+            true
+        }
+    });
     let get = |f: &[(String, f64)], n: &str| f.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
     let finals = names.iter().map(|n| (n.clone(), get(&fa, n), get(&fb, n))).collect();
     Comparison { headers, first, differing, compared, losses, finals }
@@ -174,7 +187,12 @@ fn first_difference(a: &[(String, f64)], b: &[(String, f64)], tol: Tolerance) ->
         match b.iter().find(|(n, _)| n == name) {
             None => return Some(format!("{name} only in A")),
             Some((_, vb)) if !tol.agree(*va, *vb) => {
-                return Some(format!("{name}: {} vs {} (difference {})", fmt_float(*va), fmt_float(*vb), fmt_float(va - vb)));
+                return Some(format!(
+                    "{name}: {} vs {} (difference {})",
+                    fmt_float(*va),
+                    fmt_float(*vb),
+                    fmt_float(va - vb)
+                ));
             }
             _ => {}
         }
@@ -197,7 +215,14 @@ pub fn render(c: &Comparison, a_name: &str, b_name: &str, tol: Tolerance) -> Str
             let _ = writeln!(out, "  {k}\n    A: {va}\n    B: {vb}");
         }
     }
-    let _ = writeln!(out, "\nrecords: {} compared, {} differ (rtol {}, atol {})", c.compared, c.differing, fmt_float(tol.rtol), fmt_float(tol.atol));
+    let _ = writeln!(
+        out,
+        "\nrecords: {} compared, {} differ (rtol {}, atol {})",
+        c.compared,
+        c.differing,
+        fmt_float(tol.rtol),
+        fmt_float(tol.atol)
+    );
     if let Some(p) = &c.first {
         let _ = writeln!(out, "first difference: {}\n  {}", p.key, p.detail);
     }
@@ -208,7 +233,8 @@ pub fn render(c: &Comparison, a_name: &str, b_name: &str, tol: Tolerance) -> Str
         let shown: Vec<usize> = if n <= ROWS {
             (0..n).collect()
         } else {
-            let mut rows: Vec<usize> = (0..3).chain(n - 3..n).chain((1..ROWS - 5).map(|k| k * (n - 1) / (ROWS - 5))).collect();
+            let mut rows: Vec<usize> =
+                (0..3).chain(n - 3..n).chain((1..ROWS - 5).map(|k| k * (n - 1) / (ROWS - 5))).collect();
             rows.sort_unstable();
             rows.dedup();
             rows
@@ -228,7 +254,8 @@ pub fn render(c: &Comparison, a_name: &str, b_name: &str, tol: Tolerance) -> Str
             c.losses.iter().filter_map(|r| pick(r).map(|v| (r.0, v))).min_by(|x, y| x.1.total_cmp(&y.1))
         };
         let (ba, bb) = (best(|r| r.1), best(|r| r.2));
-        let best_text = |b: Option<(u64, f64)>| b.map_or("-".to_string(), |(e, v)| format!("{} (epoch {e})", fmt_float(v)));
+        let best_text =
+            |b: Option<(u64, f64)>| b.map_or("-".to_string(), |(e, v)| format!("{} (epoch {e})", fmt_float(v)));
         let _ = writeln!(out, "  best    A {}   B {}", best_text(ba), best_text(bb));
     }
     if !c.finals.is_empty() {

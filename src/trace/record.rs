@@ -152,12 +152,9 @@ pub fn records_of(event: &Event) -> Vec<Record> {
         Event::Epoch { epoch, lr, train, validation } => {
             vec![Record::Epoch { epoch: *epoch, lr: *lr, figures: figures(train, *validation) }]
         }
-        Event::Stopped { epoch, best_epoch, monitor, best } => vec![Record::Stopped {
-            epoch: *epoch,
-            best_epoch: *best_epoch,
-            monitor: monitor.to_string(),
-            best: *best,
-        }],
+        Event::Stopped { epoch, best_epoch, monitor, best } => {
+            vec![Record::Stopped { epoch: *epoch, best_epoch: *best_epoch, monitor: monitor.to_string(), best: *best }]
+        }
         Event::Final { train, validation } => vec![Record::Final { figures: figures(train, *validation) }],
         Event::Param(t) => vec![Record::Param(tensor(0, 0, t))],
         Event::Diverged { epoch, step, value, layer } => vec![Record::Diverged {
@@ -215,10 +212,13 @@ fn number<T: std::str::FromStr>(word: Option<&str>, what: &str) -> Result<T, Str
 
 /// `key value key value ...` pairs of numbers.
 fn figures_of(words: &[&str]) -> Result<Vec<(String, f64)>, String> {
-    words.chunks(2).map(|p| match p {
-        [k, v] => Ok((k.to_string(), number(Some(v), "a number")?)),
-        _ => Err("expected a name and a number".to_string()),
-    }).collect()
+    words
+        .chunks(2)
+        .map(|p| match p {
+            [k, v] => Ok((k.to_string(), number(Some(v), "a number")?)),
+            _ => Err("expected a name and a number".to_string()),
+        })
+        .collect()
 }
 
 /// `NAME [d, d] = [[...]]` after the epoch and step.
@@ -226,7 +226,11 @@ fn parse_tensor(epoch: u64, step: u64, rest: &str) -> Result<Tensor, String> {
     let (head, values) = rest.split_once(" = ").ok_or("expected `NAME [DIMS] = VALUES`")?;
     let (name, dims) = head.split_once(' ').ok_or("expected `NAME [DIMS]`")?;
     let dims = dims.trim_matches(['[', ']']);
-    let dims: Vec<usize> = if dims.is_empty() { Vec::new() } else { dims.split(", ").map(|d| number(Some(d), "a dimension")).collect::<Result<_, _>>()? };
+    let dims: Vec<usize> = if dims.is_empty() {
+        Vec::new()
+    } else {
+        dims.split(", ").map(|d| number(Some(d), "a dimension")).collect::<Result<_, _>>()?
+    };
     let values: Vec<f64> = values
         .split(|c: char| c == ',' || c == '[' || c == ']' || c.is_whitespace())
         .filter(|w| !w.is_empty())
@@ -271,7 +275,11 @@ pub fn parse_line(line: &str) -> Result<Record, String> {
             if at(2) != Some("lr") {
                 return Err("expected `epoch E lr R ...`".into());
             }
-            Ok(Record::Epoch { epoch: number(at(1), "an epoch")?, lr: number(at(3), "a rate")?, figures: figures_of(&words[4..])? })
+            Ok(Record::Epoch {
+                epoch: number(at(1), "an epoch")?,
+                lr: number(at(3), "a rate")?,
+                figures: figures_of(&words[4..])?,
+            })
         }
         Some("stopped") => Ok(Record::Stopped {
             epoch: number(at(2), "an epoch")?,

@@ -13,13 +13,15 @@ pub fn backprop<T: Scalar>(exec: &mut Executor<T>, params: &[ArrayD<T>]) {
 
 /// Forward differences, as the tutorial computes them: for each parameter element, add
 /// `step`, recompute the loss, and take (loss_after - loss_before) / step. Parameters are
-/// restored exactly after each probe. Frozen parameters are not probed. Expects the forward pass to have run already, so
-/// that `exec` holds `loss_before`; leaves the executor holding a probe's values.
+/// restored exactly after each probe. Frozen parameters are not probed. Expects the
+/// forward pass to have run already, so that `exec` holds `loss_before`; leaves the
+/// executor holding a probe's values. `probe(i, j, after)` hears of every probe.
 pub fn finite_difference<T: Scalar>(
     exec: &mut Executor<T>,
     params: &mut [ArrayD<T>],
     step: f64,
     grads: &mut [ArrayD<T>],
+    probe: &mut dyn FnMut(usize, usize, T),
 ) {
     let n = exec.graph().insts.len();
     let loss = exec.graph().loss;
@@ -32,6 +34,7 @@ pub fn finite_difference<T: Scalar>(
             set(&mut params[i], j, original + h);
             exec.run(params, 0..n);
             let after = kernels::scalar(exec.value(loss, params));
+            probe(i, j, after);
             set(&mut grads[i], j, (after - before) / h);
             set(&mut params[i], j, original);
         }

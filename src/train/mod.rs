@@ -245,7 +245,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             }
         }
         if let GradientMode::FiniteDifference { step: h } = self.program.train.gradient {
-            gradients::finite_difference(&mut self.exec, &mut self.params, h, &mut self.grads);
+            gradients::finite_difference(&mut self.exec, &mut self.params, h, &mut self.grads, &mut |_, _, _| {});
         } else {
             for (g, id) in self.grads.iter_mut().zip(&self.exec.graph().grads) {
                 if let Some(id) = id {
