@@ -204,8 +204,8 @@ pub fn explain(program: &Program, data: &Splits, style: Style) -> Result<String,
         Optimizer::Sgd { lr, momentum, weight_decay, .. } if momentum == 0.0 && weight_decay == 0.0 => {
             for (p, g) in v.graph.params.iter().zip(&gradient) {
                 let Some(g) = g else { continue };
-                for flat in 0..v.get(*p).len() {
-                    let (w, d) = (at(v.get(*p), flat), g[flat]);
+                for (flat, &d) in g.iter().enumerate() {
+                    let w = at(v.get(*p), flat);
                     let new = new_value(program.graph.dtype, w, lr, d);
                     out.line(&format!("{} = {} − {} × {} = {}", v.element(*p, flat), fmt_float(w), fmt_float(lr), term(d), fmt_float(new)));
                 }

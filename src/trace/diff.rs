@@ -30,6 +30,9 @@ impl Tolerance {
     }
 }
 
+/// One epoch's loss in each trace: epoch, A's loss, B's loss (when present).
+pub type EpochLoss = (u64, Option<f64>, Option<f64>);
+
 /// Where two traces part.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parting {
@@ -50,8 +53,8 @@ pub struct Comparison {
     pub differing: usize,
     /// How many records were compared.
     pub compared: usize,
-    /// Per epoch: epoch, A's loss, B's loss (when present).
-    pub losses: Vec<(u64, Option<f64>, Option<f64>)>,
+    /// Per epoch, A's and B's losses.
+    pub losses: Vec<EpochLoss>,
     /// Final figures side by side: name, A, B.
     pub finals: Vec<(String, Option<f64>, Option<f64>)>,
 }
@@ -250,7 +253,7 @@ pub fn render(c: &Comparison, a_name: &str, b_name: &str, tol: Tolerance) -> Str
             let _ = writeln!(out, "  {e:>6}  {:>13}  {:>13}  {:>13}", show(a), show(b), show(delta));
             last = Some(i);
         }
-        let best = |pick: fn(&(u64, Option<f64>, Option<f64>)) -> Option<f64>| {
+        let best = |pick: fn(&EpochLoss) -> Option<f64>| {
             c.losses.iter().filter_map(|r| pick(r).map(|v| (r.0, v))).min_by(|x, y| x.1.total_cmp(&y.1))
         };
         let (ba, bb) = (best(|r| r.1), best(|r| r.2));
