@@ -9,6 +9,7 @@
 pub mod autodiff;
 pub mod data;
 pub mod diagnostics;
+pub mod draw;
 pub mod explain;
 pub mod gradcheck;
 pub mod ir;

@@ -204,3 +204,49 @@ fn a_csv_spec_reads_its_data_relative_to_the_spec() {
         stdout(&o)
     );
 }
+
+#[test]
+fn diff_exits_0_for_a_trace_and_itself_and_1_for_two_learning_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.trace");
+    let b = dir.path().join("b.trace");
+    let slow = write_spec(
+        dir.path(),
+        "slow.nn",
+        &std::fs::read_to_string("specs/xor.nn").unwrap().replace("lr = 0.5", "lr = 0.01"),
+    );
+    let fast = write_spec(
+        dir.path(),
+        "fast.nn",
+        &std::fs::read_to_string("specs/xor.nn").unwrap().replace("lr = 0.5", "lr = 0.1"),
+    );
+    assert_eq!(nnc(&["run", &slow, "-o", a.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(nnc(&["run", &fast, "--format", "json", "-o", b.to_str().unwrap()]).status.code(), Some(0));
+    let same = nnc(&["diff", a.to_str().unwrap(), a.to_str().unwrap()]);
+    assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
+    let differ = nnc(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(differ.status.code(), Some(1));
+    let out = stdout(&differ);
+    assert!(out.contains("first difference: epoch 1") && out.contains("optimizer"), "{out}");
+    let garbage = write_spec(dir.path(), "g.trace", "not a trace\n");
+    assert_eq!(nnc(&["diff", &garbage, a.to_str().unwrap()]).status.code(), Some(1));
+}
+
+#[test]
+fn run_draws_its_plots_and_explain_and_graph_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svg, png) = (dir.path().join("loss.svg"), dir.path().join("b.png"));
+    let o = nnc(&["run", "specs/xor.nn", "--plot", svg.to_str().unwrap(), "--plot-boundary", png.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "no progress bar when standard error is not a terminal");
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let e = nnc(&["explain", "specs/seed_forward.nn"]);
+    assert!(stdout(&e).contains("hidden.pre[1] = 1 × 0.8 + 1 × 0.2 = 1"));
+    assert_eq!(nnc(&["explain", "specs/digits.nn"]).status.code(), Some(1));
+    assert!(stdout(&nnc(&["graph", "specs/xor.nn", "--format", "dot"])).starts_with("digraph"));
+    assert!(stdout(&nnc(&["ir", "--format", "dot", "specs/xor.nn"])).starts_with("digraph"));
+    let bad = nnc(&["run", "specs/iris.nn", "--plot-boundary", png.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("2 inputs"));
+}

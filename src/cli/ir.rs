@@ -9,7 +9,7 @@ use nnc::ir::print::{PrintOptions, print};
 use crate::cli::{exit, load};
 
 /// Runs `nnc ir`.
-pub fn ir(spec: &Path, grad: bool) -> i32 {
+pub fn ir(spec: &Path, grad: bool, dot: bool) -> i32 {
     let (program, _) = match load(spec) {
         Ok(p) => p,
         Err(code) => return code,
@@ -25,6 +25,10 @@ pub fn ir(spec: &Path, grad: bool) -> i32 {
     } else {
         program.graph
     };
-    print!("{}", print(&graph, PrintOptions { origins: true, all_values: false }));
+    if dot {
+        print!("{}", nnc::draw::dot::ir(&graph));
+    } else {
+        print!("{}", print(&graph, PrintOptions { origins: true, all_values: false }));
+    }
     exit::OK
 }

@@ -7,6 +7,8 @@ mod explain;
 mod gradcheck;
 mod ir;
 mod output;
+mod picture;
+mod progress;
 mod run;
 
 use std::io::IsTerminal;
@@ -24,6 +26,8 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// The spec or its data is invalid.
     pub const INVALID: i32 = 1;
+    /// The command line asks for something that does not apply.
+    pub const USAGE: i32 = 2;
     /// Training produced NaN or infinity.
     pub const DIVERGED: i32 = 3;
     /// A file could not be read or written.
@@ -45,6 +49,24 @@ pub enum TraceFormat {
     Text,
     /// One JSON object a line.
     Json,
+}
+
+/// How `nnc graph` draws.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PictureFormat {
+    /// An SVG picture.
+    Svg,
+    /// Graphviz DOT source.
+    Dot,
+}
+
+/// How `nnc ir` prints.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum IrFormat {
+    /// Readable text.
+    Text,
+    /// Graphviz DOT source.
+    Dot,
 }
 
 /// How `nnc explain` writes.
@@ -85,6 +107,39 @@ enum Command {
         /// Text records or JSON lines.
         #[arg(long, value_enum, default_value = "text")]
         format: TraceFormat,
+        /// Draw the loss (and metric) curves to this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Draw the learned decision function of a two-input model to this PNG file.
+        #[arg(long)]
+        plot_boundary: Option<PathBuf>,
+        /// Show no progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Overlay the loss curves of several traces in one SVG.
+    #[command(after_help = "Example:\n  nnc plot a.trace b.trace -o compare.svg")]
+    Plot {
+        /// Traces (text or JSON lines).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        /// The SVG file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Draw the network's layers (SVG, or Graphviz DOT).
+    #[command(
+        after_help = "Examples:\n  nnc graph specs/iris.nn -o iris.svg\n  nnc graph specs/iris.nn --format dot | dot -Tpng > iris.png"
+    )]
+    Graph {
+        /// The spec.
+        spec: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// SVG or DOT.
+        #[arg(long, value_enum, default_value = "svg")]
+        format: PictureFormat,
     },
     /// Show the first training step of a small network as the tutorial's hand calculation.
     #[command(
@@ -133,17 +188,27 @@ enum Command {
         /// Include the backward (gradient) part.
         #[arg(long)]
         grad: bool,
+        /// Readable text or Graphviz DOT.
+        #[arg(long, value_enum, default_value = "text")]
+        format: IrFormat,
     },
 }
 
 /// Runs one command and returns its exit code.
 pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run { spec, trace, output, format } => run::run(&spec, trace, output.as_deref(), format),
+        Command::Run { spec, trace, output, format, plot, plot_boundary, quiet } => {
+            let extras = run::Extras { plot: plot.as_deref(), boundary: plot_boundary.as_deref(), quiet };
+            run::run(&spec, trace, output.as_deref(), format, extras)
+        }
+        Command::Plot { traces, output } => picture::plot(&traces, &output),
+        Command::Graph { spec, output, format } => {
+            picture::graph(&spec, output.as_deref(), matches!(format, PictureFormat::Dot))
+        }
         Command::Diff { a, b, rtol, atol } => diff::diff(&a, &b, rtol, atol),
         Command::Explain { spec, format } => explain::explain(&spec, matches!(format, ExplainFormat::Markdown)),
         Command::Check { spec } => check::check(&spec),
-        Command::Ir { spec, grad } => ir::ir(&spec, grad),
+        Command::Ir { spec, grad, format } => ir::ir(&spec, grad, matches!(format, IrFormat::Dot)),
         Command::Gradcheck { spec } => gradcheck::gradcheck(&spec),
     }
 }

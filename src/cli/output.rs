@@ -37,9 +37,26 @@ impl Output {
 
     /// Writes text.
     pub fn write(&mut self, text: &str) -> io::Result<()> {
+        self.write_bytes(text.as_bytes())
+    }
+
+    /// Writes bytes.
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
-            Output::Stdout(w) => w.write_all(text.as_bytes()),
-            Output::File { writer, .. } => writer.write_all(text.as_bytes()),
+            Output::Stdout(w) => w.write_all(bytes),
+            Output::File { writer, .. } => writer.write_all(bytes),
+        }
+    }
+
+    /// Writes a whole file (or standard output when `path` is `None`) at once.
+    pub fn write_whole(path: Option<&Path>, bytes: &[u8]) -> io::Result<()> {
+        let mut out = Output::open(path)?;
+        match out.write_bytes(bytes) {
+            Ok(()) => out.commit(),
+            Err(e) => {
+                out.abandon();
+                Err(e)
+            }
         }
     }
 

@@ -6,15 +6,41 @@ use nnc::diagnostics::{Code, Diagnostic, Diagnostics, render_without_source};
 use nnc::train::events::Level;
 use nnc::train::{TrainError, train};
 
+use nnc::draw::plot::{boundary_png, curves_svg};
+use nnc::trace::record::records_of;
+use nnc::train::events::Event;
+
 use crate::cli::output::Output;
+use crate::cli::progress::Progress;
 use crate::cli::{TraceFormat, TraceLevel, exit, load_all, report};
 
+/// What `nnc run` writes besides the trace.
+pub struct Extras<'a> {
+    /// Loss curves (SVG).
+    pub plot: Option<&'a Path>,
+    /// The decision function over the input plane (PNG).
+    pub boundary: Option<&'a Path>,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
 /// Runs `nnc run`.
-pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceFormat) -> i32 {
+pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceFormat, extras: Extras) -> i32 {
     let (program, source, data) = match load_all(spec) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    if let Some(path) = extras.boundary
+        && data.train.x.ncols() != 2
+    {
+        let message = format!(
+            "cannot draw {}: a decision boundary needs a model with 2 inputs; this one has {}",
+            path.display(),
+            data.train.x.ncols()
+        );
+        eprint!("{}", render_without_source(Code::Missing, &message, Some("leave out --plot-boundary for this spec")));
+        return exit::USAGE;
+    }
     let level = match level {
         TraceLevel::Epoch => Level::Epoch,
         TraceLevel::Step => Level::Step,
@@ -29,13 +55,22 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceF
         Err(e) => return io_error(output, &e),
     };
     let mut write_error = None;
+    let mut epochs = Vec::new();
+    let mut progress = Progress::new(program.train.epochs, extras.quiet);
     let result = train(&program, &data, level, &mut |event| {
+        if let Event::Epoch { epoch, train, .. } = event {
+            progress.epoch(*epoch, train.loss);
+            if extras.plot.is_some() {
+                epochs.extend(records_of(event));
+            }
+        }
         if write_error.is_none()
             && let Err(e) = out.write(&nnc::trace::format_event(event, format))
         {
             write_error = Some(e);
         }
     });
+    progress.finish();
     if let Some(e) = write_error {
         out.abandon();
         return io_error(output, &e);
@@ -45,7 +80,25 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceF
         return io_error(output, &e);
     }
     match result {
-        Ok(_) => exit::OK,
+        Ok(outcome) => {
+            if let Some(path) = extras.plot {
+                let name = program.graph.name.clone();
+                let written = curves_svg(&[(name, epochs)])
+                    .and_then(|svg| Output::write_whole(Some(path), svg.as_bytes()).map_err(|e| e.to_string()));
+                if let Err(e) = written {
+                    return picture_error(path, &e);
+                }
+            }
+            if let Some(path) = extras.boundary {
+                let params: Vec<_> = outcome.params.into_iter().map(|(_, p)| p).collect();
+                let written = boundary_png(&program.graph, &params, &data)
+                    .and_then(|png| Output::write_whole(Some(path), &png).map_err(|e| e.to_string()));
+                if let Err(e) = written {
+                    return picture_error(path, &e);
+                }
+            }
+            exit::OK
+        }
         Err(TrainError::Diverged(d)) => {
             let lr = program.train.optimizer.to_string();
             let layer = d.layer.as_deref().map_or(String::new(), |l| format!(" in layer `{l}`"));
@@ -79,6 +132,11 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceF
             exit::INVALID
         }
     }
+}
+
+fn picture_error(path: &Path, e: &str) -> i32 {
+    eprint!("{}", render_without_source(Code::Io, &format!("cannot draw {}: {e}", path.display()), None));
+    exit::IO
 }
 
 fn io_error(path: Option<&Path>, e: &std::io::Error) -> i32 {
