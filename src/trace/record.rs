@@ -92,8 +92,14 @@ pub struct Tensor {
     pub name: String,
     /// The dimensions.
     pub dims: Vec<usize>,
-    /// The elements, row-major.
+    /// The elements, row-major (JSON writes non-finite ones as `null`, read back as NaN).
+    #[serde(deserialize_with = "floats_or_null")]
     pub values: Vec<f64>,
+}
+
+fn floats_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let values: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
 fn tensor(epoch: u64, step: u64, t: &TensorValues) -> Tensor {
