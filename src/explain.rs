@@ -5,10 +5,10 @@
 
 use std::fmt::Write;
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, s};
 
 use crate::autodiff::{AutodiffError, differentiate};
-use crate::data::{Splits, gather};
+use crate::data::Splits;
 use crate::ir::{Activation, DType, Graph, Loss, Op, Pass, ValueId};
 use crate::program::{GradientMode, Optimizer, Program};
 use crate::runtime::{Executor, Scalar};
@@ -82,24 +82,17 @@ impl Values {
 type Probes = Vec<(usize, usize, f64, f64)>;
 
 fn run<T: Scalar>(program: &Program, graph: &Graph, data: &Splits, batch: usize) -> (Vec<ArrayD<f64>>, Probes) {
-    let rows: Vec<usize> = (0..batch).collect();
     let (x, y) = data.train.cast::<T>();
+    let (x, y) = (x.slice(s![..batch, ..]), y.slice(s![..batch, ..]));
     let mut exec = Executor::<T>::new(graph);
-    exec.prepare(batch);
-    gather(&x, &rows, exec.input_mut(graph.x()));
-    gather(&y, &rows, exec.input_mut(graph.y()));
-    for (mask, _) in graph.masks() {
-        exec.input_mut(mask).fill(T::one());
-    }
+    exec.feed(x, Some(y));
     let mut params = initial_params::<T>(&program.graph, program.train.seed);
     exec.run(&params, 0..graph.insts.len());
     let values = (0..graph.values.len()).map(|i| exec.value(ValueId(i), &params).mapv(|v| v.as_f64())).collect();
     let mut probes = Vec::new();
     if let GradientMode::FiniteDifference { step } = program.train.gradient {
         let mut forward = Executor::<T>::new(&program.graph);
-        forward.prepare(batch);
-        gather(&x, &rows, forward.input_mut(graph.x()));
-        gather(&y, &rows, forward.input_mut(graph.y()));
+        forward.feed(x, Some(y));
         forward.run(&params, 0..program.graph.insts.len());
         let mut grads: Vec<ArrayD<T>> = params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
         let mut afters = Vec::new();

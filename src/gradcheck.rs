@@ -6,12 +6,12 @@
 //! |analytic − numeric| / max(1, |analytic|, |numeric|): relative for large gradients,
 //! absolute for small ones. A parameter passes when its worst error is below `TOLERANCE`.
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, s};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use crate::autodiff::{AutodiffError, differentiate};
-use crate::data::{Splits, below, gather};
+use crate::data::{Splits, below};
 use crate::ir::{DType, Graph};
 use crate::program::Program;
 use crate::runtime::{Executor, kernels};
@@ -77,15 +77,9 @@ pub fn gradcheck(program: &Program, data: &Splits) -> Result<Report, AutodiffErr
 pub fn check_graph(program: &Program, data: &Splits, graph: &Graph) -> Report {
     let n = data.train.len();
     let batch = program.train.batch_size.unwrap_or(n).min(n).max(1);
-    let rows: Vec<usize> = (0..batch).collect();
     let (x, y) = data.train.cast::<f64>();
     let mut exec = Executor::<f64>::new(graph);
-    exec.prepare(batch);
-    gather(&x, &rows, exec.input_mut(graph.x()));
-    gather(&y, &rows, exec.input_mut(graph.y()));
-    for (mask, _) in graph.masks() {
-        exec.input_mut(mask).fill(1.0);
-    }
+    exec.feed(x.slice(s![..batch, ..]), Some(y.slice(s![..batch, ..])));
     let params = initial_params::<f64>(&program.graph, program.train.seed);
     exec.run(&params, 0..graph.insts.len());
     let analytic: Vec<Option<ArrayD<f64>>> =

@@ -5,7 +5,7 @@
 use ndarray::{Array2, ArrayD};
 use plotters::prelude::*;
 
-use crate::data::{Splits, gather};
+use crate::data::Splits;
 use crate::ir::Graph;
 use crate::runtime::{Executor, kernels};
 use crate::trace::record::Record;
@@ -125,12 +125,7 @@ pub fn curves_svg(runs: &[(String, Vec<Record>)]) -> Result<String, String> {
                             }
                         }
                     }
-                    chart
-                        .configure_series_labels()
-                        .background_style(WHITE.mix(0.8))
-                        .border_style(BLACK)
-                        .draw()
-                        .map_err(|e| e.to_string())?;
+                    legend(&mut chart)?;
                 }};
             }
             if chart_log {
@@ -175,16 +170,21 @@ pub fn curves_svg(runs: &[(String, Vec<Record>)]) -> Result<String, String> {
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
                 }
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            legend(&mut chart)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// Draws the series labels in a framed box.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// A line cut into short pieces, drawn as dashes.
@@ -218,12 +218,7 @@ pub fn boundary_png(graph: &Graph, params: &[ArrayD<f64>], data: &Splits) -> Res
     let mut forward = graph.clone();
     forward.dtype = crate::ir::DType::F64;
     let mut exec = Executor::<f64>::new(&forward);
-    let rows: Vec<usize> = (0..grid.nrows()).collect();
-    exec.prepare(grid.nrows());
-    gather(&grid, &rows, exec.input_mut(forward.x()));
-    for (mask, _) in forward.masks() {
-        exec.input_mut(mask).fill(1.0);
-    }
+    exec.feed(grid.view(), None);
     let prediction = forward.prediction;
     let upto = forward.insts.iter().position(|i| i.out == prediction).map_or(forward.insts.len(), |p| p + 1);
     exec.run(params, 0..upto);

@@ -10,7 +10,7 @@ pub mod scalar;
 
 use std::ops::Range;
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMut2, IxDyn};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
 
 use crate::ir::{Def, Graph, Op, ValueId};
 use kernels::{as1, as1_mut, as2, as2_mut};
@@ -64,6 +64,21 @@ impl<T: Scalar> Executor<T> {
     /// The buffer of a batch input (`x`, `y` or a dropout mask), to be filled before `run`.
     pub fn input_mut(&mut self, id: ValueId) -> ArrayViewMut2<'_, T> {
         as2_mut(self.sets[self.active].1[id.0].view_mut())
+    }
+
+    /// Prepares for the examples of `x`, copies them (and the targets `y`, when given) into
+    /// the inputs, and sets every dropout mask to ones: the graph as it runs outside
+    /// training.
+    pub fn feed(&mut self, x: ArrayView2<T>, y: Option<ArrayView2<T>>) {
+        self.prepare(x.nrows());
+        let (xi, yi) = (self.graph.x(), self.graph.y());
+        self.input_mut(xi).assign(&x);
+        if let Some(y) = y {
+            self.input_mut(yi).assign(&y);
+        }
+        for (mask, _) in self.graph.masks() {
+            self.input_mut(mask).fill(T::one());
+        }
     }
 
     /// A value's current contents (parameters come from `params`).
