@@ -6,7 +6,7 @@ use ndarray::Array2;
 
 use crate::data::spec::{ColumnRef, DataSource, DataSpans, DataSpec, Generator, GeneratorCall, Normalize};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::lower::values::{Attrs, MAX_TENSOR_ELEMENTS, boolean, call, integer, known, matrix, name, number};
+use crate::lower::values::{Attrs, MAX_TENSOR_ELEMENTS, boolean, call, integer, known, matrix, number, option};
 use crate::syntax::ast::{AttrBlock, Value, ValueKind};
 
 const KEYS: &[&str] =
@@ -302,9 +302,7 @@ fn fraction(v: &Value) -> Result<f64, Diagnostic> {
 }
 
 fn normalize(v: &Value) -> Result<Normalize, Diagnostic> {
-    let n = name(v, "`normalize`")?;
-    let id = crate::syntax::ast::Ident { name: n.to_string(), span: v.span };
-    Ok(match known(&id, Code::UnknownOption, "normalisation", "normalisations", &["standard", "minmax"])? {
+    Ok(match option(v, "normalize", "normalisation", "normalisations", &["standard", "minmax"])? {
         "standard" => Normalize::Standard,
         _ => Normalize::MinMax,
     })

@@ -4,7 +4,7 @@
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::DType;
-use crate::lower::values::{Attrs, boolean, call, integer, known, name, number, positive};
+use crate::lower::values::{Attrs, boolean, call, integer, known, name, number, option, positive};
 use crate::program::{EarlyStopping, GradientMode, Metric, Monitor, Optimizer, Schedule, TrainConfig};
 use crate::syntax::ast::{Attr, AttrBlock, Ident, Value, ValueKind};
 
@@ -271,9 +271,7 @@ fn gradient(v: &Value) -> Result<GradientMode, Diagnostic> {
 }
 
 fn dtype(v: &Value) -> Result<DType, Diagnostic> {
-    let n = name(v, "`dtype`")?;
-    let id = Ident { name: n.to_string(), span: v.span };
-    Ok(match known(&id, Code::UnknownOption, "dtype", "dtypes", &["f32", "f64"])? {
+    Ok(match option(v, "dtype", "dtype", "dtypes", &["f32", "f64"])? {
         "f32" => DType::F32,
         _ => DType::F64,
     })

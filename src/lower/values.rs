@@ -100,6 +100,12 @@ pub fn known<'a>(id: &Ident, code: Code, what: &str, plural: &str, list: &[&'a s
     })
 }
 
+/// A bare name (or string) that must be one of `list`: an option value such as a dtype.
+pub fn option<'a>(v: &Value, key: &str, what: &str, plural: &str, list: &[&'a str]) -> Result<&'a str, Diagnostic> {
+    let n = name(v, &format!("`{key}`"))?;
+    known(&Ident { name: n.to_string(), span: v.span }, Code::UnknownOption, what, plural, list)
+}
+
 /// A flat array of numbers.
 pub fn vector(v: &Value, what: &str) -> Result<Vec<f64>, Diagnostic> {
     match &v.kind {
