@@ -250,3 +250,47 @@ fn run_draws_its_plots_and_explain_and_graph_print() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("2 inputs"));
 }
+
+#[test]
+fn every_init_template_writes_a_spec_that_runs_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nnc"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    for template in ["classifier", "regression", "tutorial"] {
+        let name = format!("my_{template}");
+        let o = in_dir(&["init", "--template", template, &name]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let run = in_dir(&["run", &format!("{name}.nn")]);
+        assert_eq!(run.status.code(), Some(0), "{template}: {}", stderr(&run));
+        assert!(stdout(&run).contains(&format!("header model {name}")));
+        assert!(run.stderr.is_empty(), "{template} warns: {}", stderr(&run));
+    }
+    let classifier = stdout(&in_dir(&["run", "my_classifier.nn"]));
+    let accuracy: f64 = classifier
+        .lines()
+        .find(|l| l.starts_with("final"))
+        .unwrap()
+        .split(" val_accuracy ")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(accuracy >= 0.9, "{accuracy}");
+    assert_eq!(in_dir(&["init", "my_tutorial"]).status.code(), Some(4), "never overwrites");
+    assert_eq!(in_dir(&["init", "not-a-name"]).status.code(), Some(2));
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = nnc(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains("gradcheck"), "{shell}");
+    }
+}

@@ -5,6 +5,7 @@ mod check;
 mod diff;
 mod explain;
 mod gradcheck;
+mod init;
 mod ir;
 mod output;
 mod picture;
@@ -49,6 +50,17 @@ pub enum TraceFormat {
     Text,
     /// One JSON object a line.
     Json,
+}
+
+/// The starter specs of `nnc init`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Template {
+    /// Two-class classification of generated data.
+    Classifier,
+    /// Regression of generated data.
+    Regression,
+    /// The founding tutorial's 2-3-1 network.
+    Tutorial,
 }
 
 /// How `nnc graph` draws.
@@ -152,6 +164,21 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ExplainFormat,
     },
+    /// Write a commented starter spec, NAME.nn, that runs as it is.
+    #[command(after_help = "Example:\n  nnc init --template classifier moons\n  nnc run moons.nn")]
+    Init {
+        /// The model's name (also the file name).
+        name: String,
+        /// Which starter.
+        #[arg(long, value_enum, default_value = "classifier")]
+        template: Template,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  nnc completions bash > ~/.local/share/bash-completion/completions/nnc")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Compare two traces number by number; exit 1 when they differ beyond tolerance.
     #[command(after_help = "Example:\n  nnc run specs/xor.nn -o a.trace\n  nnc diff a.trace b.trace --rtol 1e-4")]
     Diff {
@@ -201,6 +228,8 @@ pub fn dispatch(cli: Cli) -> i32 {
             let extras = run::Extras { plot: plot.as_deref(), boundary: plot_boundary.as_deref(), quiet };
             run::run(&spec, trace, output.as_deref(), format, extras)
         }
+        Command::Init { name, template } => init::init(template, &name),
+        Command::Completions { shell } => init::completions(shell),
         Command::Plot { traces, output } => picture::plot(&traces, &output),
         Command::Graph { spec, output, format } => {
             picture::graph(&spec, output.as_deref(), matches!(format, PictureFormat::Dot))
