@@ -37,7 +37,12 @@ pub mod exit {
 
 /// nnc: a declarative neural-network compiler.
 #[derive(Parser, Debug)]
-#[command(name = "nnc", version, about, long_about = None)]
+#[command(
+    name = "nnc",
+    version,
+    about,
+    after_help = "The language reference is docs/language.md; diagnostics are listed in docs/errors.md."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

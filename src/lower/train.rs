@@ -83,7 +83,7 @@ pub fn planned(d: Diagnostic, attrs: &[Attr], planned: &[&str]) -> Diagnostic {
             a.key.span,
             "not implemented yet",
         )
-        .with_help("remove it; the README lists what this version supports")
+        .with_help("remove it; docs/language.md lists what this version supports")
     } else {
         d
     }
