@@ -294,3 +294,30 @@ fn completions_are_printed_for_each_shell() {
         assert!(stdout(&o).contains("gradcheck"), "{shell}");
     }
 }
+
+#[test]
+fn fmt_check_shows_a_diff_and_fmt_rewrites_and_convert_goes_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = write_spec(
+        dir.path(),
+        "m.nn",
+        "# a comment\nmodel m {\n  input   2 # two\n  dense 1 { activation = sigmoid,bias=false }\n  loss binary_crossentropy\n}\n",
+    );
+    let check = nnc(&["fmt", "--check", &messy]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(stdout(&check).contains("+    dense 1 { activation = sigmoid, bias = false }"), "{}", stdout(&check));
+    assert_eq!(nnc(&["fmt", &messy]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        "# a comment\nmodel m {\n    input 2  # two\n    dense 1 { activation = sigmoid, bias = false }\n    loss binary_crossentropy\n}\n"
+    );
+    assert_eq!(nnc(&["fmt", "--check", &messy]).status.code(), Some(0));
+    assert_eq!(nnc(&["fmt", "--check", "specs"]).status.code(), Some(0), "the bundled specs are formatted");
+    let toml = dir.path().join("m.toml");
+    assert_eq!(nnc(&["convert", &messy, "--to", "toml", "-o", toml.to_str().unwrap()]).status.code(), Some(0));
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.contains("activation = \"sigmoid\"") && text.contains("# a comment"), "{text}");
+    let back = stdout(&nnc(&["convert", toml.to_str().unwrap(), "--to", "nn"]));
+    assert!(back.contains("dense 1 { activation = sigmoid, bias = false }"), "{back}");
+    assert_eq!(nnc(&["fmt", "tests/diagnostics/syntax_unexpected_token.nn"]).status.code(), Some(1));
+}

@@ -4,6 +4,7 @@
 mod check;
 mod diff;
 mod explain;
+mod format;
 mod gradcheck;
 mod init;
 mod ir;
@@ -55,6 +56,15 @@ pub enum TraceFormat {
     Text,
     /// One JSON object a line.
     Json,
+}
+
+/// The two forms of a spec.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SpecSyntax {
+    /// The `.nn` language.
+    Nn,
+    /// TOML.
+    Toml,
 }
 
 /// The starter specs of `nnc init`.
@@ -169,6 +179,28 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ExplainFormat,
     },
+    /// Rewrite specs in the canonical layout (files, or folders of specs).
+    #[command(after_help = "Examples:\n  nnc fmt specs/xor.nn\n  nnc fmt --check specs/")]
+    Fmt {
+        /// Specs or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing; show a diff and exit 1 when a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Convert a spec between the `.nn` and TOML forms.
+    #[command(after_help = "Example:\n  nnc convert specs/xor.nn --to toml -o xor.toml")]
+    Convert {
+        /// The spec.
+        spec: PathBuf,
+        /// The form to write.
+        #[arg(long, value_enum)]
+        to: SpecSyntax,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Write a commented starter spec, NAME.nn, that runs as it is.
     #[command(after_help = "Example:\n  nnc init --template classifier moons\n  nnc run moons.nn")]
     Init {
@@ -234,6 +266,14 @@ pub fn dispatch(cli: Cli) -> i32 {
             run::run(&spec, trace, output.as_deref(), format, extras)
         }
         Command::Init { name, template } => init::init(template, &name),
+        Command::Fmt { paths, check } => format::fmt(&paths, check),
+        Command::Convert { spec, to, output } => {
+            let to = match to {
+                SpecSyntax::Nn => Syntax::Nn,
+                SpecSyntax::Toml => Syntax::Toml,
+            };
+            format::convert(&spec, to, output.as_deref())
+        }
         Command::Completions { shell } => init::completions(shell),
         Command::Plot { traces, output } => picture::plot(&traces, &output),
         Command::Graph { spec, output, format } => {

@@ -2,6 +2,7 @@
 //! share. Knows nothing of the IR, shapes or ndarray.
 
 pub mod ast;
+pub mod format;
 pub mod limits;
 pub mod parse;
 pub mod toml;

@@ -207,6 +207,8 @@ fn build_attr(p: Pair<Rule>) -> Attr {
     let mut inner = p.into_inner();
     let key = ident(inner.next().expect("an attribute starts with its key"));
     let value = build_value(inner.next().expect("an attribute has a value"));
+    // The grammar's span also covers spaces and comments skipped after the value.
+    let span = Span::new(span.start, value.span.end);
     Attr { key, value, span }
 }
 
@@ -214,8 +216,11 @@ fn build_stmt(p: Pair<Rule>) -> Stmt {
     let span = span_of(&p);
     let mut inner = p.into_inner();
     let kind = ident(inner.next().expect("a statement starts with its kind"));
+    let span = Span::new(span.start, kind.span.end);
     let mut stmt = Stmt { kind, arg: None, alias: None, attrs: Vec::new(), span };
     for part in inner {
+        // The statement ends with its last part, not with the spaces and comments after it.
+        stmt.span.end = part.as_span().end();
         match part.as_rule() {
             Rule::alias => stmt.alias = part.into_inner().next().map(ident),
             Rule::attr_block => stmt.attrs = part.into_inner().map(build_attr).collect(),

@@ -23,6 +23,7 @@ pub fn positional_key(kind: &str) -> Option<&'static str> {
     match kind {
         "dense" => Some("units"),
         "dropout" => Some("rate"),
+        "activation" => Some("function"),
         _ => None,
     }
 }
