@@ -242,7 +242,7 @@ fn quote(s: &str) -> String {
 /// syntax): numbers keep their digits and comments are carried over.
 pub fn to_nn(spec: &Spec, source: &str) -> String {
     let mut p = Printer::new(source, false);
-    p.comment_lines(spec.model.span.start.max(spec.model.name.span.start.saturating_sub(6)), "");
+    p.comment_lines(spec.model.span.start.min(spec.model.name.span.start), "");
     let _ = write!(p.out, "model {} {{", spec.model.name.name);
     p.end_line(spec.model.name.span.end);
     let mut prev: Option<usize> = None;
@@ -252,6 +252,10 @@ pub fn to_nn(spec: &Spec, source: &str) -> String {
         {
             p.out.push('\n');
         }
+        // From TOML, statements come in another order than the source's: take only the
+        // comments after the statement that precedes this one in the source.
+        let from = spec.model.stmts.iter().map(|t| t.span.end).filter(|e| *e <= s.span.start).max().unwrap_or(0);
+        p.comment_lines_between(from, s.span.start, "    ");
         stmt_nn(&mut p, s);
         prev = Some(s.span.end);
     }
@@ -268,7 +272,6 @@ pub fn to_nn(spec: &Spec, source: &str) -> String {
 }
 
 fn stmt_nn(p: &mut Printer, s: &Stmt) {
-    p.comment_lines(s.span.start, "    ");
     let mut head = format!("    {}", s.kind.name);
     if let Some(arg) = &s.arg {
         let _ = write!(head, " {}", p.value(arg, head.len() + 1));
