@@ -2,8 +2,8 @@
 
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Activation, Init, Loss};
-use crate::lower::values::{Attrs, boolean, call, known, number, positive};
-use crate::syntax::ast::{Attr, Stmt, Value};
+use crate::lower::values::{Attrs, boolean, call, call_args, known, number, positive};
+use crate::syntax::ast::{Stmt, Value};
 
 /// Activation names a layer may use.
 pub const ACTIVATIONS: &[&str] =
@@ -47,15 +47,6 @@ impl ActivationChoice {
     }
 }
 
-/// Checks a call's arguments against the keys it takes.
-fn args<'a>(args: &'a [Attr], owner: &str, keys: &'static [&'static str]) -> Result<Attrs<'a>, Diagnostic> {
-    let a = Attrs::new(args, format!("`{owner}`"), keys);
-    match a.check().into_iter().next() {
-        Some(d) => Err(d),
-        None => Ok(a),
-    }
-}
-
 /// An optional positive argument with a default.
 fn positive_arg(a: &Attrs, key: &str, default: f64) -> Result<f64, Diagnostic> {
     a.get(key).map(|v| positive(v, &format!("`{key}`"))).transpose().map(|x| x.unwrap_or(default))
@@ -63,13 +54,13 @@ fn positive_arg(a: &Attrs, key: &str, default: f64) -> Result<f64, Diagnostic> {
 
 /// `activation = NAME` or `activation = leaky_relu(alpha = 0.2)`.
 pub fn activation(v: &Value) -> Result<ActivationChoice, Diagnostic> {
-    let (id, call_args) = call(v, "`activation`")?;
+    let (id, given) = call(v, "`activation`")?;
     let kind = known(&id, Code::UnknownActivation, "activation", "activations", ACTIVATIONS)?;
     let keys: &'static [&'static str] = match kind {
         "leaky_relu" | "elu" => &["alpha"],
         _ => &[],
     };
-    let a = args(call_args, kind, keys)?;
+    let a = call_args(given, kind, keys)?;
     let f = match kind {
         "linear" => return Ok(ActivationChoice::Linear),
         "softmax" => return Ok(ActivationChoice::Softmax),
@@ -87,7 +78,7 @@ pub fn activation(v: &Value) -> Result<ActivationChoice, Diagnostic> {
 
 /// `init = NAME` or `init = normal(std = 0.1)`.
 pub fn init(v: &Value) -> Result<Init, Diagnostic> {
-    let (id, call_args) = call(v, "`init`")?;
+    let (id, given) = call(v, "`init`")?;
     let kind = known(&id, Code::UnknownInit, "initialiser", "initialisers", INITS)?;
     let keys: &'static [&'static str] = match kind {
         "normal" => &["std"],
@@ -95,7 +86,7 @@ pub fn init(v: &Value) -> Result<Init, Diagnostic> {
         "constant" => &["value"],
         _ => &[],
     };
-    let a = args(call_args, kind, keys)?;
+    let a = call_args(given, kind, keys)?;
     Ok(match kind {
         "zeros" => Init::Zeros,
         "ones" => Init::Constant { value: 1.0 },
@@ -122,14 +113,14 @@ pub fn loss(s: &Stmt) -> Result<Loss, Diagnostic> {
         return Err(Diagnostic::error(Code::UnknownAttribute, "`loss` takes no attributes", a.span, "remove this")
             .with_help("write arguments in parentheses: `loss huber(delta = 0.5)`"));
     }
-    let (id, call_args) = call(v, "the loss")?;
+    let (id, given) = call(v, "the loss")?;
     let kind = known(&id, Code::UnknownLoss, "loss", "losses", LOSSES)?;
     let keys: &'static [&'static str] = match kind {
         "huber" => &["delta"],
         "binary_crossentropy" => &["from_logits"],
         _ => &[],
     };
-    let a = args(call_args, kind, keys)?;
+    let a = call_args(given, kind, keys)?;
     Ok(match kind {
         "mse" => Loss::Mse,
         "mae" => Loss::Mae,

@@ -6,7 +6,9 @@ use ndarray::Array2;
 
 use crate::data::spec::{ColumnRef, DataSource, DataSpans, DataSpec, Generator, GeneratorCall, Normalize};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::lower::values::{Attrs, MAX_TENSOR_ELEMENTS, boolean, call, integer, known, matrix, number, option};
+use crate::lower::values::{
+    Attrs, MAX_TENSOR_ELEMENTS, boolean, call, call_args, integer, known, matrix, non_negative, number, option,
+};
 use crate::syntax::ast::{AttrBlock, Value, ValueKind};
 
 const KEYS: &[&str] =
@@ -240,29 +242,12 @@ fn generator(v: &Value) -> Result<GeneratorCall, Diagnostic> {
         Generator::Blobs => &["n", "features", "classes", "spread", "seed"],
         _ => &["n", "noise", "seed"],
     };
-    let a = Attrs::new(args, format!("`{}`", kind.name()), keys);
-    if let Some(d) = a.check().into_iter().next() {
-        return Err(d);
-    }
+    let a = call_args(args, kind.name(), keys)?;
     let int = |key: &str, default: u64, min: u64| {
         a.get(key).map(|v| integer(v, &format!("`{key}`"), min)).transpose().map(|x| x.unwrap_or(default))
     };
-    let non_negative = |key: &str, default: f64| -> Result<f64, Diagnostic> {
-        match a.get(key) {
-            None => Ok(default),
-            Some(v) => {
-                let x = number(v, &format!("`{key}`"))?;
-                if x < 0.0 {
-                    return Err(Diagnostic::error(
-                        Code::OutOfRange,
-                        format!("`{key}` must not be negative"),
-                        v.span,
-                        format!("{x} is negative"),
-                    ));
-                }
-                Ok(x)
-            }
-        }
+    let amount = |key: &str, default: f64| {
+        a.get(key).map(|v| non_negative(v, &format!("`{key}`"))).transpose().map(|x| x.unwrap_or(default))
     };
     let n = int("n", 200, 2)?;
     let features = int("features", if kind == Generator::Blobs { 2 } else { 1 }, 1)?;
@@ -278,10 +263,10 @@ fn generator(v: &Value) -> Result<GeneratorCall, Diagnostic> {
     Ok(GeneratorCall {
         kind,
         n: n as usize,
-        noise: non_negative("noise", if kind == Generator::Spiral { 0.2 } else { 0.0 })?,
+        noise: amount("noise", if kind == Generator::Spiral { 0.2 } else { 0.0 })?,
         classes: int("classes", 3, 2)? as usize,
         features: features as usize,
-        spread: non_negative("spread", 1.0)?,
+        spread: amount("spread", 1.0)?,
         seed: a.get("seed").map(|v| integer(v, "`seed`", 0)).transpose()?,
     })
 }

@@ -5,7 +5,7 @@
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::{Dim, Graph, Init, Op, Origin, Role, Shape, ValueId};
 use crate::lower::choices::{self, ActivationChoice};
-use crate::lower::values::{Attrs, MAX_TENSOR_ELEMENTS, boolean, integer, matrix, number, vector};
+use crate::lower::values::{Attrs, MAX_TENSOR_ELEMENTS, boolean, integer, matrix, non_negative, number, vector};
 use crate::program::LayerSummary;
 use crate::syntax::ast::{Span, Stmt, Value};
 
@@ -51,20 +51,6 @@ pub fn lower_layer(
         "dense" => lower_dense(g, s, name, input, diags),
         "dropout" => lower_dropout(g, s, name, input, diags),
         _ => lower_activation(g, s, name, input, diags),
-    }
-}
-
-fn non_negative(v: &Value, what: &str) -> Result<f64, Diagnostic> {
-    let x = number(v, what)?;
-    if x >= 0.0 {
-        Ok(x)
-    } else {
-        Err(Diagnostic::error(
-            Code::OutOfRange,
-            format!("{what} must not be negative"),
-            v.span,
-            format!("{x} is negative"),
-        ))
     }
 }
 

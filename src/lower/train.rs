@@ -4,7 +4,7 @@
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::DType;
-use crate::lower::values::{Attrs, boolean, call, integer, known, name, number, option, positive};
+use crate::lower::values::{Attrs, boolean, call, call_args, integer, known, name, number, option, positive};
 use crate::program::{EarlyStopping, GradientMode, Metric, Monitor, Optimizer, Schedule, TrainConfig};
 use crate::syntax::ast::{Attr, AttrBlock, Ident, Value, ValueKind};
 
@@ -89,15 +89,6 @@ pub fn planned(d: Diagnostic, attrs: &[Attr], planned: &[&str]) -> Diagnostic {
     }
 }
 
-/// A call's arguments, checked against the keys it takes.
-fn args<'a>(args: &'a [Attr], owner: &str, keys: &'static [&'static str]) -> Result<Attrs<'a>, Diagnostic> {
-    let a = Attrs::new(args, format!("`{owner}`"), keys);
-    match a.check().into_iter().next() {
-        Some(d) => Err(d),
-        None => Ok(a),
-    }
-}
-
 /// An optional number with a default, checked by `check` (which says what is wrong).
 fn num(a: &Attrs, key: &str, default: f64, check: fn(f64) -> Option<&'static str>) -> Result<f64, Diagnostic> {
     let Some(v) = a.get(key) else { return Ok(default) };
@@ -123,11 +114,11 @@ fn unit(x: f64) -> Option<&'static str> {
 }
 
 fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
-    let (id, call_args) = call(v, "`optimizer`")?;
+    let (id, given) = call(v, "`optimizer`")?;
     let kind = known(&id, Code::UnknownOptimizer, "optimizer", "optimizers", OPTIMIZERS)?;
     Ok(match kind {
         "sgd" => {
-            let a = args(call_args, kind, &["lr", "momentum", "nesterov", "weight_decay"])?;
+            let a = call_args(given, kind, &["lr", "momentum", "nesterov", "weight_decay"])?;
             let nesterov = a.get("nesterov").map(|v| boolean(v, "`nesterov`")).transpose()?.unwrap_or(false);
             let momentum = num(&a, "momentum", 0.0, unit)?;
             if nesterov && momentum == 0.0 {
@@ -148,7 +139,7 @@ fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
             }
         }
         "adam" | "adamw" => {
-            let a = args(call_args, kind, &["lr", "beta1", "beta2", "eps", "weight_decay"])?;
+            let a = call_args(given, kind, &["lr", "beta1", "beta2", "eps", "weight_decay"])?;
             let (lr, beta1, beta2, eps) = (
                 num(&a, "lr", 0.001, pos)?,
                 num(&a, "beta1", 0.9, unit)?,
@@ -162,7 +153,7 @@ fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
             }
         }
         "rmsprop" => {
-            let a = args(call_args, kind, &["lr", "rho", "eps", "momentum", "weight_decay"])?;
+            let a = call_args(given, kind, &["lr", "rho", "eps", "momentum", "weight_decay"])?;
             Optimizer::RmsProp {
                 lr: num(&a, "lr", 0.01, pos)?,
                 rho: num(&a, "rho", 0.99, unit)?,
@@ -172,7 +163,7 @@ fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
             }
         }
         _ => {
-            let a = args(call_args, kind, &["lr", "eps", "weight_decay"])?;
+            let a = call_args(given, kind, &["lr", "eps", "weight_decay"])?;
             Optimizer::Adagrad {
                 lr: num(&a, "lr", 0.01, pos)?,
                 eps: num(&a, "eps", 1e-10, pos)?,
@@ -183,7 +174,7 @@ fn optimizer(v: &Value) -> Result<Optimizer, Diagnostic> {
 }
 
 fn schedule(v: &Value) -> Result<Schedule, Diagnostic> {
-    let (id, call_args) = call(v, "`schedule`")?;
+    let (id, given) = call(v, "`schedule`")?;
     let kind = known(&id, Code::UnknownOption, "schedule", "schedules", SCHEDULES)?;
     let int = |a: &Attrs, key: &str| -> Result<u64, Diagnostic> {
         match a.get(key) {
@@ -198,19 +189,19 @@ fn schedule(v: &Value) -> Result<Schedule, Diagnostic> {
     };
     Ok(match kind {
         "constant" => {
-            args(call_args, kind, &[])?;
+            call_args(given, kind, &[])?;
             Schedule::Constant
         }
         "step" => {
-            let a = args(call_args, kind, &["every", "gamma"])?;
+            let a = call_args(given, kind, &["every", "gamma"])?;
             Schedule::Step { every: int(&a, "every")?, gamma: num(&a, "gamma", 0.1, pos)? }
         }
         "exponential" => {
-            let a = args(call_args, kind, &["gamma"])?;
+            let a = call_args(given, kind, &["gamma"])?;
             Schedule::Exponential { gamma: num(&a, "gamma", 0.95, pos)? }
         }
         _ => {
-            let a = args(call_args, kind, &["epochs", "min_lr"])?;
+            let a = call_args(given, kind, &["epochs", "min_lr"])?;
             Schedule::Cosine { epochs: int(&a, "epochs")?, min_lr: num(&a, "min_lr", 0.0, non_neg)? }
         }
     })
@@ -226,9 +217,9 @@ fn metric_of(id: &Ident) -> Result<Metric, Diagnostic> {
 }
 
 fn early_stopping(v: &Value) -> Result<EarlyStopping, Diagnostic> {
-    let (id, call_args) = call(v, "`early_stopping`")?;
+    let (id, given) = call(v, "`early_stopping`")?;
     known(&id, Code::UnknownOption, "stopping rule", "stopping rules", &["early_stopping"])?;
-    let a = args(call_args, "early_stopping", &["monitor", "patience", "min_delta"])?;
+    let a = call_args(given, "early_stopping", &["monitor", "patience", "min_delta"])?;
     let monitor = match a.get("monitor") {
         None => Monitor::ValLoss,
         Some(m) => {
@@ -256,14 +247,14 @@ fn early_stopping(v: &Value) -> Result<EarlyStopping, Diagnostic> {
 }
 
 fn gradient(v: &Value) -> Result<GradientMode, Diagnostic> {
-    let (id, call_args) = call(v, "`gradient`")?;
+    let (id, given) = call(v, "`gradient`")?;
     match known(&id, Code::UnknownOption, "gradient mode", "gradient modes", &["backprop", "finite_difference"])? {
         "backprop" => {
-            args(call_args, "backprop", &[])?;
+            call_args(given, "backprop", &[])?;
             Ok(GradientMode::Backprop)
         }
         _ => {
-            let a = args(call_args, "finite_difference", &["step"])?;
+            let a = call_args(given, "finite_difference", &["step"])?;
             let step = a.get("step").map(|v| positive(v, "the finite-difference `step`")).transpose()?.unwrap_or(1e-4);
             Ok(GradientMode::FiniteDifference { step })
         }

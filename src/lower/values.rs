@@ -49,6 +49,31 @@ pub fn positive(v: &Value, what: &str) -> Result<f64, Diagnostic> {
 /// The largest whole number a spec may write (2^53: every integer up to it is exact in f64).
 pub const MAX_INTEGER: f64 = 9_007_199_254_740_992.0;
 
+/// A number that must not be negative.
+pub fn non_negative(v: &Value, what: &str) -> Result<f64, Diagnostic> {
+    let x = number(v, what)?;
+    if x >= 0.0 {
+        Ok(x)
+    } else {
+        Err(Diagnostic::error(
+            Code::OutOfRange,
+            format!("{what} must not be negative"),
+            v.span,
+            format!("{x} is negative"),
+        ))
+    }
+}
+
+/// A call's arguments, checked against the keys `owner` takes; the first unknown or
+/// repeated key is the error.
+pub fn call_args<'a>(args: &'a [Attr], owner: &str, keys: &'static [&'static str]) -> Result<Attrs<'a>, Diagnostic> {
+    let a = Attrs::new(args, format!("`{owner}`"), keys);
+    match a.check().into_iter().next() {
+        Some(d) => Err(d),
+        None => Ok(a),
+    }
+}
+
 /// A whole number at least `min`.
 pub fn integer(v: &Value, what: &str, min: u64) -> Result<u64, Diagnostic> {
     match v.kind {
