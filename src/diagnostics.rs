@@ -90,6 +90,12 @@ pub enum Code {
     TomlSyntax,
     /// A file could not be read or written.
     Io,
+    /// A weights or checkpoint file is malformed.
+    BadWeightsFile,
+    /// Saved parameters do not fit the model.
+    WeightsMismatch,
+    /// A checkpoint belongs to another run.
+    ForeignCheckpoint,
     /// Warning: the output activation and the loss do not go together.
     LossMismatch,
     /// Warning: nothing in the model can be trained.
@@ -130,6 +136,9 @@ impl Code {
         Code::TooLarge,
         Code::TomlSyntax,
         Code::Io,
+        Code::BadWeightsFile,
+        Code::WeightsMismatch,
+        Code::ForeignCheckpoint,
         Code::LossMismatch,
         Code::Untrainable,
         Code::Diverged,
@@ -167,6 +176,9 @@ impl Code {
             Code::TooLarge => "nnc::E051",
             Code::TomlSyntax => "nnc::E060",
             Code::Io => "nnc::E070",
+            Code::BadWeightsFile => "nnc::E080",
+            Code::WeightsMismatch => "nnc::E081",
+            Code::ForeignCheckpoint => "nnc::E082",
             Code::LossMismatch => "nnc::W001",
             Code::Untrainable => "nnc::W002",
             Code::Diverged => "nnc::E090",

@@ -257,6 +257,22 @@ impl Metric {
     }
 }
 
+/// A file path written in a spec, with where it was written. Its `Debug` form is the path
+/// alone, so that fingerprints do not depend on layout.
+#[derive(Clone, PartialEq)]
+pub struct FilePath {
+    /// The path as written (relative to the spec's folder).
+    pub path: String,
+    /// Where it was written.
+    pub span: Span,
+}
+
+impl fmt::Debug for FilePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.path)
+    }
+}
+
 /// The `train` block, with defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -280,6 +296,8 @@ pub struct TrainConfig {
     pub clip_norm: Option<f64>,
     /// When to stop early.
     pub early_stopping: Option<EarlyStopping>,
+    /// Saved parameters to start from instead of the initialisers.
+    pub weights_from: Option<FilePath>,
 }
 
 impl Default for TrainConfig {
@@ -295,6 +313,7 @@ impl Default for TrainConfig {
             warmup: 0,
             clip_norm: None,
             early_stopping: None,
+            weights_from: None,
         }
     }
 }
@@ -338,7 +357,7 @@ impl Program {
     /// the same.
     pub fn fingerprint(&self, data: &Splits) -> String {
         let mut h = Sha256::new();
-        h.update(print(&self.graph, PrintOptions { origins: false, all_values: true }).as_bytes());
+        h.update(self.model_text().as_bytes());
         h.update(format!("{:?}", self.train).as_bytes());
         if let Some(spec) = &self.data {
             h.update(spec.canonical().as_bytes());
@@ -349,6 +368,19 @@ impl Program {
                 h.update(v.to_bits().to_le_bytes());
             }
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hex(&h.finalize())
     }
+
+    /// The sha256 of the lowered model alone (its IR): what a weights file is bound to.
+    pub fn model_fingerprint(&self) -> String {
+        hex(&Sha256::digest(self.model_text().as_bytes()))
+    }
+
+    fn model_text(&self) -> String {
+        print(&self.graph, PrintOptions { origins: false, all_values: true })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

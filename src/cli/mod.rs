@@ -4,14 +4,17 @@
 mod check;
 mod diff;
 mod explain;
+mod export;
 mod format;
 mod gradcheck;
 mod init;
 mod ir;
 mod output;
 mod picture;
+mod predict;
 mod progress;
 mod run;
+mod saved;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -143,6 +146,78 @@ enum Command {
         /// Show no progress bar.
         #[arg(short, long)]
         quiet: bool,
+        /// Save the trained weights to this safetensors file.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        /// Start from the weights in this safetensors file (overrides the spec's `weights_from`).
+        #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+        weights: Option<PathBuf>,
+        /// Write a checkpoint into this folder (replacing the previous one atomically).
+        #[arg(long, value_name = "DIR")]
+        checkpoint: Option<PathBuf>,
+        /// Checkpoint every N epochs.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        checkpoint_every: u64,
+        /// Continue the run whose checkpoint is in this folder (and keep checkpointing there).
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// Stop after this epoch (writing a checkpoint when checkpointing), to resume later.
+        #[arg(long, value_name = "EPOCH", value_parser = clap::value_parser!(u64).range(1..))]
+        stop_after: Option<u64>,
+    },
+    /// Show what a weights or checkpoint file holds and which spec it belongs to.
+    #[command(
+        after_help = "Examples:\n  nnc inspect iris.safetensors\n  nnc inspect iris.safetensors --spec > iris.nn"
+    )]
+    Inspect {
+        /// The safetensors file.
+        file: PathBuf,
+        /// Print only the spec it was trained from.
+        #[arg(long)]
+        spec: bool,
+    },
+    /// Predict with trained weights: one CSV row per input row.
+    #[command(
+        after_help = "Example:\n  nnc run specs/iris.nn --save iris.safetensors\n  nnc predict specs/iris.nn --weights iris.safetensors --input specs/data/iris.csv -o predictions.csv"
+    )]
+    Predict {
+        /// The spec.
+        spec: PathBuf,
+        /// The trained weights.
+        #[arg(long)]
+        weights: PathBuf,
+        /// A CSV file with a header row holding the model's feature columns.
+        #[arg(long)]
+        input: PathBuf,
+        /// Write the predictions here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Report loss and metrics of trained weights on the spec's data or on a CSV file.
+    #[command(
+        after_help = "Examples:\n  nnc eval specs/iris.nn --weights iris.safetensors\n  nnc eval specs/iris.nn --weights iris.safetensors --input new.csv"
+    )]
+    Eval {
+        /// The spec.
+        spec: PathBuf,
+        /// The trained weights.
+        #[arg(long)]
+        weights: PathBuf,
+        /// A CSV file laid out like the spec's data file (features and target).
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+    /// Export the inference graph, with its input normalisation, as an ONNX model.
+    #[command(after_help = "Example:\n  nnc export specs/iris.nn --weights iris.safetensors -o iris.onnx")]
+    Export {
+        /// The spec.
+        spec: PathBuf,
+        /// The trained weights.
+        #[arg(long)]
+        weights: PathBuf,
+        /// The ONNX file to write.
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Overlay the loss curves of several traces in one SVG.
     #[command(after_help = "Example:\n  nnc plot a.trace b.trace -o compare.svg")]
@@ -261,10 +336,38 @@ enum Command {
 /// Runs one command and returns its exit code.
 pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run { spec, trace, output, format, plot, plot_boundary, quiet } => {
+        Command::Run {
+            spec,
+            trace,
+            output,
+            format,
+            plot,
+            plot_boundary,
+            quiet,
+            save,
+            weights,
+            checkpoint,
+            checkpoint_every,
+            resume,
+            stop_after,
+        } => {
             let extras = run::Extras { plot: plot.as_deref(), boundary: plot_boundary.as_deref(), quiet };
-            run::run(&spec, trace, output.as_deref(), format, extras)
+            let keep = run::Keep {
+                save: save.as_deref(),
+                weights: weights.as_deref(),
+                checkpoint: checkpoint.as_deref(),
+                every: checkpoint_every,
+                resume: resume.as_deref(),
+                stop_after,
+            };
+            run::run(&spec, trace, output.as_deref(), format, extras, keep)
         }
+        Command::Inspect { file, spec } => saved::inspect(&file, spec),
+        Command::Predict { spec, weights, input, output } => {
+            predict::predict(&spec, &weights, &input, output.as_deref())
+        }
+        Command::Eval { spec, weights, input } => predict::eval(&spec, &weights, input.as_deref()),
+        Command::Export { spec, weights, output } => export::export(&spec, &weights, &output),
         Command::Init { name, template } => init::init(template, &name),
         Command::Fmt { paths, check } => format::fmt(&paths, check),
         Command::Convert { spec, to, output } => {

@@ -1,5 +1,6 @@
 //! Output files that are never left half-written: text goes to a temporary file in the
-//! same folder, which is renamed over the target only once everything is written.
+//! same folder, which is written, synced to disk, renamed over the target, and the folder
+//! synced, so that a crash leaves either the old file or the new one, never a mix.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -69,7 +70,8 @@ impl Output {
                     .into_inner()
                     .map_err(|e| e.into_error())
                     .and_then(|f| f.sync_all())
-                    .and_then(|_| std::fs::rename(&temp, &target));
+                    .and_then(|_| std::fs::rename(&temp, &target))
+                    .and_then(|_| sync_folder(&target));
                 if result.is_err() {
                     let _ = std::fs::remove_file(&temp);
                 }
@@ -85,4 +87,13 @@ impl Output {
             let _ = std::fs::remove_file(temp);
         }
     }
+}
+
+/// Makes a rename into the folder of `path` durable (fsync of the folder).
+fn sync_folder(path: &Path) -> io::Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(folder)?.sync_all()
 }

@@ -1,10 +1,15 @@
-//! `nnc run`: compile, train, write the trace.
+//! `nnc run`: compile, train, write the trace; start from saved weights or a checkpoint,
+//! write checkpoints, stop cleanly on Ctrl-C, save the trained weights.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nnc::diagnostics::{Code, Diagnostic, Diagnostics, render_without_source};
+use nnc::persist::tensors::encode;
+use nnc::persist::weights::{Provenance, weights_file};
 use nnc::train::events::Level;
-use nnc::train::{TrainError, train};
+use nnc::train::snapshot::{End, Options, Start};
+use nnc::train::{TrainError, train_with};
 
 use nnc::draw::plot::{boundary_png, curves_svg};
 use nnc::trace::record::records_of;
@@ -12,7 +17,30 @@ use nnc::train::events::Event;
 
 use crate::cli::output::Output;
 use crate::cli::progress::Progress;
+use crate::cli::saved::{Blame, Checkpoints, load_checkpoint, load_params};
 use crate::cli::{TraceFormat, TraceLevel, exit, load_all, report};
+
+/// Raised by Ctrl-C (or a failed checkpoint write): the loop finishes its step and stops.
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+/// The exit code after Ctrl-C (128 + SIGINT).
+const INTERRUPTED: i32 = 130;
+
+/// Where `nnc run` starts from and what it keeps.
+pub struct Keep<'a> {
+    /// Write the trained weights here.
+    pub save: Option<&'a Path>,
+    /// Start from these weights.
+    pub weights: Option<&'a Path>,
+    /// Write checkpoints into this folder.
+    pub checkpoint: Option<&'a Path>,
+    /// Every this many epochs.
+    pub every: u64,
+    /// Resume from the checkpoint in this folder.
+    pub resume: Option<&'a Path>,
+    /// Stop after this epoch.
+    pub stop_after: Option<u64>,
+}
 
 /// What `nnc run` writes besides the trace.
 pub struct Extras<'a> {
@@ -25,10 +53,42 @@ pub struct Extras<'a> {
 }
 
 /// Runs `nnc run`.
-pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceFormat, extras: Extras) -> i32 {
+pub fn run(
+    spec: &Path,
+    level: TraceLevel,
+    output: Option<&Path>,
+    format: TraceFormat,
+    extras: Extras,
+    keep: Keep,
+) -> i32 {
     let (program, source, data) = match load_all(spec) {
         Ok(loaded) => loaded,
         Err(code) => return code,
+    };
+    let start = match start(&program, &source, &data, spec, &keep) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let checkpoints = keep.checkpoint.or(keep.resume).map(|f| Checkpoints { folder: f.to_path_buf() });
+    let spec_file = spec.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let prov = Provenance {
+        program: &program,
+        run_sha256: program.fingerprint(&data),
+        spec_file: &spec_file,
+        spec_text: &source.text,
+        normalizer: data.normalizer.as_ref(),
+        classes: data.classes.as_deref(),
+    };
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPT.swap(true, Ordering::SeqCst) {
+            std::process::exit(INTERRUPTED);
+        }
+    });
+    let options = Options {
+        start,
+        checkpoint_every: checkpoints.as_ref().map(|_| keep.every),
+        stop_after: keep.stop_after,
+        interrupt: Some(&INTERRUPT),
     };
     if let Some(path) = extras.boundary
         && data.train.x.ncols() != 2
@@ -55,9 +115,17 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceF
         Err(e) => return io_error(output, &e),
     };
     let mut write_error = None;
+    let mut checkpoint_error = None;
     let mut epochs = Vec::new();
     let mut progress = Progress::new(program.train.epochs, extras.quiet);
-    let result = train(&program, &data, level, &mut |event| {
+    let result = train_with(&program, &data, level, options, &mut |event| {
+        if let (Event::Checkpoint(s), Some(c)) = (event, &checkpoints)
+            && checkpoint_error.is_none()
+            && let Err(e) = c.write(&prov, s)
+        {
+            checkpoint_error = Some(e);
+            INTERRUPT.store(true, Ordering::SeqCst);
+        }
         if let Event::Epoch { epoch, train, .. } = event {
             progress.epoch(*epoch, train.loss);
             if extras.plot.is_some() {
@@ -75,12 +143,41 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceF
         out.abandon();
         return io_error(output, &e);
     }
-    // A diverged run keeps its trace: it ends with the `diverged` record.
+    // A diverged or interrupted run keeps its trace, complete up to where it stopped.
     if let Err(e) = out.commit() {
         return io_error(output, &e);
     }
+    if let (Some(e), Some(c)) = (checkpoint_error, &checkpoints) {
+        return io_error(Some(&c.folder.join(crate::cli::saved::CHECKPOINT_FILE)), &e);
+    }
     match result {
+        Ok(outcome) if matches!(outcome.end, End::Interrupted { .. }) => {
+            let End::Interrupted { epoch, step } = outcome.end else { return exit::OK };
+            let resume = match &checkpoints {
+                Some(c) => format!(
+                    "; the checkpoint is in {}: continue with `nnc run {} --resume {}`",
+                    c.folder.display(),
+                    spec.display(),
+                    c.folder.display()
+                ),
+                None => "; no checkpoint was written (add --checkpoint DIR to keep progress)".into(),
+            };
+            eprintln!("nnc: interrupted in epoch {epoch} after step {step}{resume}");
+            INTERRUPTED
+        }
         Ok(outcome) => {
+            if let Some(path) = keep.save {
+                let params: Vec<_> = outcome.params.iter().map(|(_, p)| p.clone()).collect();
+                if let Err(e) = Output::write_whole(Some(path), &encode(&weights_file(&prov, &params))) {
+                    return io_error(Some(path), &e);
+                }
+            }
+            if let End::Paused { epoch } = outcome.end {
+                let resume = checkpoints.as_ref().map_or(String::new(), |c| {
+                    format!("; continue with `nnc run {} --resume {}`", spec.display(), c.folder.display())
+                });
+                eprintln!("nnc: stopped after epoch {epoch} as asked{resume}");
+            }
             if let Some(path) = extras.plot {
                 let name = program.graph.name.clone();
                 let written = curves_svg(&[(name, epochs)])
@@ -120,6 +217,10 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceF
             }
             exit::DIVERGED
         }
+        Err(TrainError::Resume(why)) => {
+            eprint!("{}", render_without_source(Code::ForeignCheckpoint, &why, Some("start afresh without --resume")));
+            exit::INVALID
+        }
         Err(e) => {
             eprint!(
                 "{}",
@@ -132,6 +233,31 @@ pub fn run(spec: &Path, level: TraceLevel, output: Option<&Path>, format: TraceF
             exit::INVALID
         }
     }
+}
+
+/// Where the parameters come from: a checkpoint (`--resume`), a weights file (`--weights`,
+/// else the spec's `weights_from`), or the initialisers.
+fn start(
+    program: &nnc::Program,
+    source: &nnc::SourceFile,
+    data: &nnc::data::Splits,
+    spec: &Path,
+    keep: &Keep,
+) -> Result<Start, i32> {
+    if let Some(folder) = keep.resume {
+        let snapshot = load_checkpoint(program, &program.fingerprint(data), folder)?;
+        return Ok(Start::Resume(Box::new(snapshot)));
+    }
+    let (path, blame) = match (keep.weights, &program.train.weights_from) {
+        (Some(p), _) => (p.to_path_buf(), Blame::Flag),
+        (None, Some(f)) => {
+            let folder = spec.parent().map(Path::to_path_buf).unwrap_or_default();
+            (folder.join(&f.path), Blame::Spec(source, f.span))
+        }
+        (None, None) => return Ok(Start::Fresh),
+    };
+    let loaded = load_params(program, &path, blame)?;
+    Ok(Start::Params { params: loaded.params, from: loaded.from })
 }
 
 fn picture_error(path: &Path, e: &str) -> i32 {

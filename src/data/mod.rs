@@ -80,6 +80,24 @@ impl Shuffler {
         }
         &self.order
     }
+
+    /// The order drawn last and the RNG's position: what a checkpoint keeps.
+    pub fn state(&self) -> (Vec<usize>, u128) {
+        (self.order.clone(), self.rng.get_word_pos())
+    }
+
+    /// A shuffler that continues from a saved `state`; refuses an order that is not a
+    /// permutation of `0..n`.
+    pub fn resume(n: usize, seed: u64, enabled: bool, order: Vec<usize>, pos: u128) -> Result<Shuffler, String> {
+        let mut seen = vec![false; n];
+        if order.len() != n || !order.iter().all(|&i| i < n && !std::mem::replace(&mut seen[i], true)) {
+            return Err(format!("the saved example order is not a permutation of the {n} training examples"));
+        }
+        let mut s = Shuffler::new(n, seed, enabled);
+        s.order = order;
+        s.rng.set_word_pos(pos);
+        Ok(s)
+    }
 }
 
 /// A number in `0..n` from one 64-bit draw (multiply-shift; the bias is below 2^-32 for

@@ -13,7 +13,7 @@ use crate::data::spec::{ColumnRef, DataSource, DataSpec, Normalize};
 use crate::data::table::{self, Table};
 use crate::data::{Dataset, below};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, SourceFile};
-use crate::ir::{Def, Loss, Op};
+use crate::ir::{Def, Loss};
 use crate::lower::values::MAX_TENSOR_ELEMENTS;
 use crate::program::Program;
 use crate::syntax::ast::Span;
@@ -22,7 +22,7 @@ use crate::syntax::ast::Span;
 const SPLIT_STREAM: u64 = 4;
 
 /// Feature rescaling fitted on the training split: x' = (x − shift) / scale.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Normalizer {
     /// Which rescaling.
     pub kind: Normalize,
@@ -93,14 +93,7 @@ struct Needs {
 fn needs(program: &Program) -> Needs {
     let g = &program.graph;
     let width = |v| g.value(v).shape.0.last().map_or(0, |d| d.resolve(0));
-    let loss = g
-        .insts
-        .iter()
-        .find_map(|i| match i.op {
-            Op::Loss(l) => Some(l),
-            _ => None,
-        })
-        .unwrap_or(Loss::Mse);
+    let loss = g.loss_kind();
     let span_of = |v| g.value(v).origin.span.unwrap_or_default();
     let input_span = program.layers.first().map_or_else(Span::default, |l| l.span);
     let output_span = match g.value(g.prediction).def {
@@ -235,43 +228,9 @@ fn from_table(
         Some(f) => f.iter().map(|c| column_index(table, c, spec.spans.features)).collect::<Result<_, _>>()?,
         None => (0..table.headers.len()).filter(|c| *c != t).collect(),
     };
-    let (rows, width) = (table.rows.len(), cols.len());
-    if (rows as u64).saturating_mul(width as u64) > MAX_TENSOR_ELEMENTS {
-        return Err(Diagnostic::error(
-            Code::TooLarge,
-            "the data file holds too many values",
-            spec.spans.source,
-            "too large",
-        ));
-    }
-    if rows == 0 {
-        return Err(Diagnostic::error(
-            Code::Missing,
-            "the data file has no rows after its header",
-            spec.spans.source,
-            "empty",
-        ));
-    }
-    let numeric = |r: usize, c: usize| -> Result<f64, Diagnostic> {
-        let (cell, span) = &table.rows[r][c];
-        match cell.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(Diagnostic::error(
-                Code::WrongType,
-                format!("row {}, column `{}`: `{cell}` is not a number", r + 2, table.headers[c]),
-                *span,
-                "not a number",
-            )
-            .with_help("feature columns must hold numbers; choose the columns with `features = [...]`")
-            .in_file(file.clone())),
-        }
-    };
-    let mut x = Array2::zeros((rows, width));
-    for r in 0..rows {
-        for (j, &c) in cols.iter().enumerate() {
-            x[[r, j]] = numeric(r, c)?;
-        }
-    }
+    let rows = table.rows.len();
+    let x = matrix(table, file, &cols, spec.spans.source)?;
+    let numeric = |r: usize, c: usize| cell(table, file, r, c);
     let classification = matches!(
         need.loss,
         Loss::CategoricalCrossentropy
@@ -435,4 +394,71 @@ fn split(x: Array2<f64>, y: Array2<f64>, fraction: f64, seed: u64) -> (Dataset, 
     train.sort_unstable();
     let take = |rows: &[usize]| Dataset { x: x.select(Axis(0), rows), y: y.select(Axis(0), rows) };
     (take(&train), Some(take(&val)))
+}
+
+/// A number from the cell at row `r`, column `c` (errors point into the file).
+fn cell(table: &Table, file: &Arc<SourceFile>, r: usize, c: usize) -> Result<f64, Diagnostic> {
+    let (text, span) = &table.rows[r][c];
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(Diagnostic::error(
+            Code::WrongType,
+            format!("row {}, column `{}`: `{text}` is not a number", r + 2, table.headers[c]),
+            *span,
+            "not a number",
+        )
+        .with_help("feature columns must hold numbers; choose the columns with `features = [...]`")
+        .in_file(file.clone())),
+    }
+}
+
+/// The columns `cols` of every row as numbers; `span` is blamed when the table is empty or
+/// too large.
+fn matrix(table: &Table, file: &Arc<SourceFile>, cols: &[usize], span: Span) -> Result<Array2<f64>, Diagnostic> {
+    let (rows, width) = (table.rows.len(), cols.len());
+    if (rows as u64).saturating_mul(width as u64) > MAX_TENSOR_ELEMENTS {
+        return Err(Diagnostic::error(Code::TooLarge, "the data file holds too many values", span, "too large"));
+    }
+    if rows == 0 {
+        return Err(Diagnostic::error(Code::Missing, "the data file has no rows after its header", span, "empty"));
+    }
+    let mut x = Array2::zeros((rows, width));
+    for r in 0..rows {
+        for (j, &c) in cols.iter().enumerate() {
+            x[[r, j]] = cell(table, file, r, c)?;
+        }
+    }
+    Ok(x)
+}
+
+/// The model's features in a CSV table, for prediction: the spec's feature columns when
+/// its data file names them, all columns but its target column when it reads a file
+/// without naming them, and otherwise every column (as many as the model has inputs).
+/// Not normalised.
+pub fn features(program: &Program, table: &Table, file: &Arc<SourceFile>) -> Result<Array2<f64>, Diagnostic> {
+    let inputs = needs(program).inputs;
+    let cols: Vec<usize> = match program.data.as_ref().map(|d| (&d.source, &d.spans)) {
+        Some((DataSource::Csv { features: Some(f), .. }, spans)) => {
+            f.iter().map(|c| column_index(table, c, spans.features)).collect::<Result<_, _>>()?
+        }
+        Some((DataSource::Csv { features: None, target, .. }, _)) => {
+            let t = match target {
+                ColumnRef::Name(n) => table.headers.iter().position(|h| h == n),
+                ColumnRef::Index(i) => Some(*i),
+            };
+            (0..table.headers.len()).filter(|c| Some(*c) != t).collect()
+        }
+        _ => (0..table.headers.len()).collect(),
+    };
+    if cols.len() != inputs {
+        return Err(Diagnostic::error(
+            Code::InputWidth,
+            format!("the file gives {} feature columns, but the model takes {inputs} inputs", cols.len()),
+            Span::new(0, 0),
+            "the header",
+        )
+        .with_help("give one column per input, in the order the model was trained on")
+        .in_file(file.clone()));
+    }
+    matrix(table, file, &cols, Span::new(0, 0)).map_err(|d| if d.file.is_none() { d.in_file(file.clone()) } else { d })
 }

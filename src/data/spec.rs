@@ -103,7 +103,8 @@ pub enum DataSource {
 }
 
 /// How features are rescaled, with statistics from the training split only.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Normalize {
     /// (x − mean) / std per feature (std 0 becomes 1).
     Standard,

@@ -7,7 +7,6 @@ use plotters::prelude::*;
 
 use crate::data::Splits;
 use crate::ir::Graph;
-use crate::runtime::{Executor, kernels};
 use crate::trace::record::Record;
 
 /// Size of the loss plot.
@@ -217,12 +216,7 @@ pub fn boundary_png(graph: &Graph, params: &[ArrayD<f64>], data: &Splits) -> Res
     });
     let mut forward = graph.clone();
     forward.dtype = crate::ir::DType::F64;
-    let mut exec = Executor::<f64>::new(&forward);
-    exec.feed(grid.view(), None);
-    let prediction = forward.prediction;
-    let upto = forward.insts.iter().position(|i| i.out == prediction).map_or(forward.insts.len(), |p| p + 1);
-    exec.run(params, 0..upto);
-    let out = kernels::as2(exec.value(prediction, params)).to_owned();
+    let out = crate::infer::predict(&forward, params, grid.view());
     let classes = out.ncols();
     let label_of = |row: usize| -> usize {
         let y = data.train.y.row(row);

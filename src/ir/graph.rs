@@ -4,7 +4,7 @@
 //! origin. The graph's dtype applies to every value. Instructions are typed when they
 //! are added: `push` runs the op's shape rule and refuses what does not fit.
 
-use crate::ir::op::{Op, ShapeError};
+use crate::ir::op::{Loss, Op, ShapeError};
 use crate::ir::shape::{DType, Shape};
 use crate::syntax::ast::Span;
 
@@ -264,6 +264,17 @@ impl Graph {
     /// backward one).
     pub fn forward_len(&self) -> usize {
         self.insts.iter().position(|i| self.value(i.out).origin.pass == Pass::Backward).unwrap_or(self.insts.len())
+    }
+
+    /// The loss the graph computes (mean squared error when it names none).
+    pub fn loss_kind(&self) -> Loss {
+        self.insts
+            .iter()
+            .find_map(|i| match i.op {
+                Op::Loss(l) => Some(l),
+                _ => None,
+            })
+            .unwrap_or(Loss::Mse)
     }
 
     /// The number of scalar parameters.

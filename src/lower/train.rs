@@ -5,8 +5,8 @@
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::DType;
 use crate::lower::values::{Attrs, boolean, call, call_args, integer, known, name, number, option, positive};
-use crate::program::{EarlyStopping, GradientMode, Metric, Monitor, Optimizer, Schedule, TrainConfig};
-use crate::syntax::ast::{Attr, AttrBlock, Ident, Value, ValueKind};
+use crate::program::{EarlyStopping, FilePath, GradientMode, Metric, Monitor, Optimizer, Schedule, TrainConfig};
+use crate::syntax::ast::{AttrBlock, Ident, Value, ValueKind};
 
 const KEYS: &[&str] = &[
     "optimizer",
@@ -20,12 +20,11 @@ const KEYS: &[&str] = &[
     "warmup",
     "clip_norm",
     "early_stopping",
+    "weights_from",
 ];
 const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "rmsprop", "adagrad"];
 const SCHEDULES: &[&str] = &["constant", "step", "exponential", "cosine"];
 const METRICS: &[&str] = &["accuracy", "binary_accuracy", "mae", "mse"];
-/// Keys the language defines that this version does not implement yet.
-const PLANNED: &[&str] = &["weights_from"];
 
 /// Reads the `train` block (or the defaults when there is none), and the dtype it sets
 /// for the graph (f32 unless it says otherwise).
@@ -35,7 +34,7 @@ pub fn lower_train(block: Option<&AttrBlock>, diags: &mut Diagnostics) -> (Train
     let Some(block) = block else { return (cfg, dtype_choice) };
     let attrs = Attrs::new(&block.attrs, "the `train` block", KEYS);
     for d in attrs.check() {
-        diags.push(planned(d, &block.attrs, PLANNED));
+        diags.push(d);
     }
     if let Some(o) = attrs.get("optimizer").and_then(|v| diags.take(optimizer(v))) {
         cfg.optimizer = o;
@@ -70,23 +69,21 @@ pub fn lower_train(block: Option<&AttrBlock>, diags: &mut Diagnostics) -> (Train
     if let Some(e) = attrs.get("early_stopping").and_then(|v| diags.take(early_stopping(v))) {
         cfg.early_stopping = Some(e);
     }
-    (cfg, dtype_choice)
-}
-
-/// Turns "unknown key" into "not implemented yet" for keys the language plans.
-pub fn planned(d: Diagnostic, attrs: &[Attr], planned: &[&str]) -> Diagnostic {
-    let Some(a) = attrs.iter().find(|a| a.key.span == d.labels[0].span) else { return d };
-    if d.code == Code::UnknownAttribute && planned.contains(&a.key.name.as_str()) {
-        Diagnostic::error(
-            Code::UnknownAttribute,
-            format!("`{}` is not supported by this version of nnc yet", a.key.name),
-            a.key.span,
-            "not implemented yet",
-        )
-        .with_help("remove it; docs/language.md lists what this version supports")
-    } else {
-        d
+    if let Some(v) = attrs.get("weights_from") {
+        match &v.kind {
+            ValueKind::Str(path) => cfg.weights_from = Some(FilePath { path: path.clone(), span: v.span }),
+            _ => diags.push(
+                Diagnostic::error(
+                    Code::WrongType,
+                    "`weights_from` must be a file path in quotes",
+                    v.span,
+                    "not a string",
+                )
+                .with_help("write `weights_from = \"model.safetensors\"` (relative to the spec's folder)"),
+            ),
+        }
     }
+    (cfg, dtype_choice)
 }
 
 /// An optional number with a default, checked by `check` (which says what is wrong).

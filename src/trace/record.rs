@@ -124,7 +124,7 @@ pub fn records_of(event: &Event) -> Vec<Record> {
                 Level::Step => "step",
                 Level::Full => "full",
             };
-            let fields: [(&str, String); 16] = [
+            let mut fields: Vec<(&str, String)> = vec![
                 ("model", info.model.clone()),
                 ("ir_sha256", info.fingerprint.clone()),
                 ("nnc", info.version.clone()),
@@ -142,6 +142,7 @@ pub fn records_of(event: &Event) -> Vec<Record> {
                 ("params", info.params.to_string()),
                 ("level", level.into()),
             ];
+            fields.extend(info.start.clone().map(|s| ("start", s)));
             std::iter::once(Record::Version { version: FORMAT_VERSION })
                 .chain(fields.into_iter().map(|(k, v)| Record::Header { key: k.into(), value: v }))
                 .collect()
@@ -169,6 +170,7 @@ pub fn records_of(event: &Event) -> Vec<Record> {
             value: value.to_string(),
             layer: layer.map(str::to_string),
         }],
+        Event::Checkpoint(_) => Vec::new(),
     }
 }
 

@@ -49,6 +49,8 @@ pub struct RunInfo {
     pub early_stopping: String,
     /// The level of detail.
     pub level: Level,
+    /// Where the parameters come from when not from the initialisers.
+    pub start: Option<String>,
 }
 
 /// Loss and metrics of one evaluation.
@@ -151,6 +153,8 @@ pub enum Event<'a> {
         /// The layer it belongs to, if any.
         layer: Option<&'a str>,
     },
+    /// Everything needed to resume the run here (not part of the trace).
+    Checkpoint(&'a crate::train::snapshot::Snapshot),
 }
 
 /// Models with at most this many scalar parameters report every final value.

@@ -6,28 +6,43 @@ use crate::program::Metric;
 use crate::runtime::Scalar;
 
 /// Running totals for every requested metric.
+#[derive(Clone, Debug, PartialEq)]
 pub struct MetricTotals {
     metrics: Vec<Metric>,
-    correct: usize,
-    rows: usize,
-    binary_correct: usize,
-    abs_error: f64,
-    sq_error: f64,
-    elements: usize,
+    counts: Counts,
+}
+
+/// The sums behind the metrics; a checkpoint taken inside an epoch keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Counts {
+    /// Rows whose predicted class is right.
+    pub correct: usize,
+    /// Rows added.
+    pub rows: usize,
+    /// Elements on the right side of 0.5.
+    pub binary_correct: usize,
+    /// Sum of absolute errors.
+    pub abs_error: f64,
+    /// Sum of squared errors.
+    pub sq_error: f64,
+    /// Elements added.
+    pub elements: usize,
 }
 
 impl MetricTotals {
     /// Empty totals for these metrics.
     pub fn new(metrics: &[Metric]) -> MetricTotals {
-        MetricTotals {
-            metrics: metrics.to_vec(),
-            correct: 0,
-            rows: 0,
-            binary_correct: 0,
-            abs_error: 0.0,
-            sq_error: 0.0,
-            elements: 0,
-        }
+        MetricTotals::with_counts(metrics, Counts::default())
+    }
+
+    /// Totals for these metrics that start from `counts`.
+    pub fn with_counts(metrics: &[Metric], counts: Counts) -> MetricTotals {
+        MetricTotals { metrics: metrics.to_vec(), counts }
+    }
+
+    /// The sums so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
     }
 
     /// Adds a batch of predictions and their targets. Targets are one column of class
@@ -46,15 +61,15 @@ impl MetricTotals {
             } else {
                 argmax(p.iter()) == argmax(t.iter())
             };
-            self.correct += usize::from(hit);
-            self.rows += 1;
+            self.counts.correct += usize::from(hit);
+            self.counts.rows += 1;
             if !sparse {
                 for (&p, &t) in p.iter().zip(t.iter()) {
-                    self.binary_correct += usize::from((p > half) == (t > half));
+                    self.counts.binary_correct += usize::from((p > half) == (t > half));
                     let e = (p - t).as_f64();
-                    self.abs_error += e.abs();
-                    self.sq_error += e * e;
-                    self.elements += 1;
+                    self.counts.abs_error += e.abs();
+                    self.counts.sq_error += e * e;
+                    self.counts.elements += 1;
                 }
             }
         }
@@ -67,10 +82,10 @@ impl MetricTotals {
             .iter()
             .map(|m| {
                 let v = match m {
-                    Metric::Accuracy => per(self.correct as f64, self.rows),
-                    Metric::BinaryAccuracy => per(self.binary_correct as f64, self.elements),
-                    Metric::Mae => per(self.abs_error, self.elements),
-                    Metric::Mse => per(self.sq_error, self.elements),
+                    Metric::Accuracy => per(self.counts.correct as f64, self.counts.rows),
+                    Metric::BinaryAccuracy => per(self.counts.binary_correct as f64, self.counts.elements),
+                    Metric::Mae => per(self.counts.abs_error, self.counts.elements),
+                    Metric::Mse => per(self.counts.sq_error, self.counts.elements),
                 };
                 (*m, v)
             })

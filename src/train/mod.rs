@@ -8,6 +8,7 @@ pub mod gradients;
 pub mod init;
 pub mod metrics;
 pub mod optimizer;
+pub mod snapshot;
 
 use ndarray::{Array2, ArrayD};
 use rand_chacha::ChaCha8Rng;
@@ -22,6 +23,7 @@ use crate::syntax::ast::Span;
 use events::{Event, Level, MAX_REPORTED_PARAMS, RunInfo, Scores, Stage, TensorValues};
 use metrics::MetricTotals;
 use optimizer::{OptimizerState, update};
+use snapshot::{End, Options, Snapshot, Start};
 
 /// The RNG stream that draws dropout masks.
 const DROPOUT_STREAM: u64 = 3;
@@ -50,6 +52,9 @@ pub enum TrainError {
     /// A value became NaN or infinite.
     #[error("training diverged at epoch {}, step {}: `{}` became NaN or infinite", .0.epoch, .0.step, .0.value)]
     Diverged(Divergence),
+    /// A snapshot does not fit the run.
+    #[error("cannot resume: {0}")]
+    Resume(String),
 }
 
 /// What a finished run learned.
@@ -61,6 +66,8 @@ pub struct Outcome {
     pub train: Scores,
     /// The trained parameters on the validation set.
     pub validation: Option<Scores>,
+    /// Whether the run finished or paused.
+    pub end: End,
 }
 
 /// Trains the program on `data`, reporting events at `level` to `sink`.
@@ -70,10 +77,41 @@ pub fn train(
     level: Level,
     sink: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, TrainError> {
+    train_with(program, data, level, Options::default(), sink)
+}
+
+/// Trains as `train` does, starting and pausing as `options` say. Snapshots are reported
+/// to `sink` as `Event::Checkpoint`.
+pub fn train_with(
+    program: &Program,
+    data: &Splits,
+    level: Level,
+    options: Options,
+    sink: &mut dyn FnMut(&Event),
+) -> Result<Outcome, TrainError> {
     match program.graph.dtype {
-        DType::F32 => Trainer::<f32>::new(program, data, level)?.run(sink),
-        DType::F64 => Trainer::<f64>::new(program, data, level)?.run(sink),
+        DType::F32 => Trainer::<f32>::new(program, data, level, &options)?.run(&options, sink),
+        DType::F64 => Trainer::<f64>::new(program, data, level, &options)?.run(&options, sink),
     }
+}
+
+/// Where the loop stands: what a snapshot saves besides parameters and optimiser state.
+struct Cursor {
+    /// Epochs finished.
+    epoch: u64,
+    /// Examples of the next epoch visited.
+    rows_done: usize,
+    step: u64,
+    loss_sum: f64,
+    totals: MetricTotals,
+}
+
+fn to_f64<T: Scalar>(arrays: &[ArrayD<T>]) -> Vec<ArrayD<f64>> {
+    arrays.iter().map(|a| a.mapv(|v| v.as_f64())).collect()
+}
+
+fn from_f64<T: Scalar>(arrays: &[ArrayD<f64>]) -> Vec<ArrayD<T>> {
+    arrays.iter().map(|a| a.mapv(T::of_f64)).collect()
 }
 
 /// Examples in the run's float type.
@@ -107,15 +145,30 @@ struct Trainer<'p, T> {
 }
 
 impl<'p, T: Scalar> Trainer<'p, T> {
-    fn new(program: &'p Program, data: &Splits, level: Level) -> Result<Self, TrainError> {
+    fn new(program: &'p Program, data: &Splits, level: Level, options: &Options) -> Result<Self, TrainError> {
         let cfg = &program.train;
         let graph = match cfg.gradient {
             GradientMode::Backprop => differentiate(&program.graph)?,
             GradientMode::FiniteDifference { .. } => program.graph.clone(),
         };
-        let params = init::initial_params::<T>(&program.graph, cfg.seed);
+        let (params, state, start) = match &options.start {
+            Start::Fresh => {
+                let params = init::initial_params::<T>(&program.graph, cfg.seed);
+                let state = OptimizerState::new(&params);
+                (params, state, None)
+            }
+            Start::Params { params, from } => {
+                let params = from_f64(params);
+                let state = OptimizerState::new(&params);
+                (params, state, Some(format!("weights {from}")))
+            }
+            Start::Resume(s) => {
+                let o = &s.optimizer;
+                let state = OptimizerState { step: o.step, first: from_f64(&o.first), second: from_f64(&o.second) };
+                (from_f64(&s.params), state, Some(format!("resumed after epoch {} step {}", s.epoch, s.step)))
+            }
+        };
         let grads = params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
-        let state = OptimizerState::new(&params);
         let n = data.train.len();
         let warmup = if cfg.warmup > 0 { format!(", warmup {}", cfg.warmup) } else { String::new() };
         let info = RunInfo {
@@ -137,11 +190,15 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 format!("{}(patience = {}, min_delta = {})", e.monitor.name(), e.patience, e.min_delta)
             }),
             level,
+            start,
         };
         let trainable = (0..params.len()).filter(|i| graph.is_trainable(graph.params[*i])).collect();
         let masks = graph.masks();
         let mut dropout = ChaCha8Rng::seed_from_u64(cfg.seed);
         dropout.set_stream(DROPOUT_STREAM);
+        if let Start::Resume(s) = &options.start {
+            dropout.set_word_pos(s.dropout_pos);
+        }
         Ok(Trainer {
             program,
             level,
@@ -162,7 +219,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         self.exec.graph()
     }
 
-    fn run(mut self, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
+    fn run(mut self, options: &Options, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
         sink(&Event::Start(&self.info));
         let cfg = &self.program.train;
         let n = self.train.x.nrows();
@@ -170,29 +227,64 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         let shuffle = self.program.data.as_ref().is_none_or(|d| d.shuffle);
         // With one full batch, order cannot change the gradient's value, only the
         // summation order: keep file order so results match a hand calculation.
-        let mut shuffler = Shuffler::new(n, cfg.seed, shuffle && batch < n);
+        let shuffled = shuffle && batch < n;
+        let (mut shuffler, mut at, mut best) = match &options.start {
+            Start::Resume(s) => {
+                let shuffler = Shuffler::resume(n, cfg.seed, shuffled, s.order.clone(), s.shuffle_pos)
+                    .map_err(TrainError::Resume)?;
+                let at = Cursor {
+                    epoch: s.epoch,
+                    rows_done: s.rows_done,
+                    step: s.step,
+                    loss_sum: s.loss_sum,
+                    totals: MetricTotals::with_counts(&cfg.metrics, s.counts),
+                };
+                let best = s.best.as_ref().map(|(v, e, p)| (*v, *e, from_f64::<T>(p)));
+                (shuffler, at, best)
+            }
+            _ => {
+                let at =
+                    Cursor { epoch: 0, rows_done: 0, step: 0, loss_sum: 0.0, totals: MetricTotals::new(&cfg.metrics) };
+                (Shuffler::new(n, cfg.seed, shuffled), at, None)
+            }
+        };
+        let interrupted = || options.interrupt.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
         let mut order = Vec::with_capacity(n);
-        let mut step = 0u64;
-        let mut best: Option<(f64, u64, Vec<ArrayD<T>>)> = None;
-        for epoch in 1..=cfg.epochs {
+        while at.epoch < cfg.epochs {
+            let epoch = at.epoch + 1;
             let lr = cfg.schedule.lr(cfg.optimizer.lr(), cfg.warmup, epoch);
             order.clear();
-            order.extend_from_slice(shuffler.next_epoch());
-            let mut loss_sum = 0.0;
-            let mut totals = MetricTotals::new(&cfg.metrics);
-            for rows in order.chunks(batch) {
-                step += 1;
-                let loss = self.step(epoch, step, lr, rows, &mut totals, sink)?;
-                loss_sum += loss * rows.len() as f64;
+            if at.rows_done == 0 {
+                order.extend_from_slice(shuffler.next_epoch());
+            } else {
+                order.extend_from_slice(&shuffler.state().0);
+            }
+            for rows in order[at.rows_done.min(n)..].chunks(batch) {
+                at.step += 1;
+                let loss = self.step(epoch, at.step, lr, rows, &mut at.totals, sink)?;
+                at.loss_sum += loss * rows.len() as f64;
+                at.rows_done += rows.len();
                 if self.level >= Level::Step {
-                    sink(&Event::Step { epoch, step, loss });
+                    sink(&Event::Step { epoch, step: at.step, loss });
+                }
+                if at.rows_done < n && interrupted() {
+                    return Ok(self.pause(
+                        options,
+                        &at,
+                        &shuffler,
+                        best.as_ref(),
+                        End::Interrupted { epoch, step: at.step },
+                        sink,
+                    ));
                 }
             }
-            let train = Scores { loss: loss_sum / n as f64, metrics: totals.values() };
+            let train = Scores { loss: at.loss_sum / n as f64, metrics: at.totals.values() };
+            at = Cursor { epoch, rows_done: 0, step: at.step, loss_sum: 0.0, totals: MetricTotals::new(&cfg.metrics) };
             let validation = self.validation.is_some().then(|| self.evaluate(true));
             sink(&Event::Epoch { epoch, lr, train: &train, validation: validation.as_ref() });
-            if let Some(rule) = cfg.early_stopping {
-                let Some(value) = monitored(rule.monitor, &train, validation.as_ref()) else { continue };
+            if let Some(rule) = cfg.early_stopping
+                && let Some(value) = monitored(rule.monitor, &train, validation.as_ref())
+            {
                 let sign = if rule.monitor.higher_is_better() { -1.0 } else { 1.0 };
                 let improved = best.as_ref().is_none_or(|(b, _, _)| sign * value < sign * b - rule.min_delta);
                 if improved {
@@ -206,8 +298,69 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                     break;
                 }
             }
+            if interrupted() {
+                return Ok(self.pause(
+                    options,
+                    &at,
+                    &shuffler,
+                    best.as_ref(),
+                    End::Interrupted { epoch, step: at.step },
+                    sink,
+                ));
+            }
+            if options.stop_after == Some(epoch) && epoch < cfg.epochs {
+                return Ok(self.pause(options, &at, &shuffler, best.as_ref(), End::Paused { epoch }, sink));
+            }
+            if options.checkpoint_every.is_some_and(|k| epoch % k == 0) && epoch < cfg.epochs {
+                sink(&Event::Checkpoint(&self.snapshot(&at, &shuffler, best.as_ref())));
+            }
         }
         self.finish(sink)
+    }
+
+    /// Everything the loop carries at `at`.
+    fn snapshot(&self, at: &Cursor, shuffler: &Shuffler, best: Option<&(f64, u64, Vec<ArrayD<T>>)>) -> Snapshot {
+        let (order, shuffle_pos) = shuffler.state();
+        Snapshot {
+            fingerprint: self.info.fingerprint.clone(),
+            epoch: at.epoch,
+            rows_done: at.rows_done,
+            step: at.step,
+            loss_sum: at.loss_sum,
+            counts: at.totals.counts(),
+            order,
+            shuffle_pos,
+            dropout_pos: self.dropout.get_word_pos(),
+            params: to_f64(&self.params),
+            optimizer: OptimizerState {
+                step: self.state.step,
+                first: to_f64(&self.state.first),
+                second: to_f64(&self.state.second),
+            },
+            best: best.map(|(v, e, p)| (*v, *e, to_f64(p))),
+        }
+    }
+
+    /// Stops between steps: reports a snapshot when checkpointing is on.
+    fn pause(
+        &self,
+        options: &Options,
+        at: &Cursor,
+        shuffler: &Shuffler,
+        best: Option<&(f64, u64, Vec<ArrayD<T>>)>,
+        end: End,
+        sink: &mut dyn FnMut(&Event),
+    ) -> Outcome {
+        if options.checkpoint_every.is_some() {
+            sink(&Event::Checkpoint(&self.snapshot(at, shuffler, best)));
+        }
+        let nan = Scores { loss: f64::NAN, metrics: Vec::new() };
+        Outcome { params: self.named_params(), train: nan, validation: None, end }
+    }
+
+    fn named_params(&self) -> Vec<(String, ArrayD<f64>)> {
+        let names = self.graph().params.iter().map(|&id| self.graph().value(id).name.clone());
+        names.zip(to_f64(&self.params)).collect()
     }
 
     /// One optimisation step on the examples `rows`; returns the batch loss.
@@ -380,13 +533,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 sink(&Event::Param(self.values_of(i, &self.params[i])));
             }
         }
-        let params = self
-            .params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (self.graph().value(self.graph().params[i]).name.clone(), p.mapv(|v| v.as_f64())))
-            .collect();
-        Ok(Outcome { params, train, validation })
+        Ok(Outcome { params: self.named_params(), train, validation, end: End::Finished })
     }
 }
 
