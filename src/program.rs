@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::data::{DataSpec, Splits};
 use crate::ir::print::{PrintOptions, print};
-use crate::ir::{Graph, Shape};
-use crate::syntax::ast::Span;
+use crate::ir::{Def, Graph, Init, Shape};
+use crate::syntax::ast::{FilePath, Span};
 
 /// An optimiser and its hyper-parameters (PyTorch's rules and defaults; see
 /// `train::optimizer` for the formulas).
@@ -257,22 +257,6 @@ impl Metric {
     }
 }
 
-/// A file path written in a spec, with where it was written. Its `Debug` form is the path
-/// alone, so that fingerprints do not depend on layout.
-#[derive(Clone, PartialEq)]
-pub struct FilePath {
-    /// The path as written (relative to the spec's folder).
-    pub path: String,
-    /// Where it was written.
-    pub span: Span,
-}
-
-impl fmt::Debug for FilePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.path)
-    }
-}
-
 /// The `train` block, with defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -357,28 +341,48 @@ impl Program {
     /// the same.
     pub fn fingerprint(&self, data: &Splits) -> String {
         let mut h = Sha256::new();
-        h.update(self.model_text().as_bytes());
+        self.hash_model(&mut h);
         h.update(format!("{:?}", self.train).as_bytes());
         if let Some(spec) = &self.data {
             h.update(spec.canonical().as_bytes());
         }
         for set in std::iter::once(&data.train).chain(&data.validation) {
             h.update(format!("{:?}{:?}", set.x.dim(), set.y.dim()).as_bytes());
-            for v in set.x.iter().chain(set.y.iter()) {
-                h.update(v.to_bits().to_le_bytes());
-            }
+            hash_floats(&mut h, set.x.iter().chain(set.y.iter()));
         }
         hex(&h.finalize())
     }
 
     /// The sha256 of the lowered model alone (its IR): what a weights file is bound to.
     pub fn model_fingerprint(&self) -> String {
-        hex(&Sha256::digest(self.model_text().as_bytes()))
+        let mut h = Sha256::new();
+        self.hash_model(&mut h);
+        hex(&h.finalize())
     }
 
-    fn model_text(&self) -> String {
-        print(&self.graph, PrintOptions { origins: false, all_values: true })
+    /// The IR's canonical text, then the bits of every value given in the spec (hashing
+    /// bits rather than printing millions of numbers).
+    fn hash_model(&self, h: &mut Sha256) {
+        h.update(print(&self.graph, PrintOptions { origins: false, all_values: false }).as_bytes());
+        for &id in &self.graph.params {
+            if let Def::Param { init: Init::Explicit(values), .. } = &self.graph.value(id).def {
+                hash_floats(h, values.iter());
+            }
+        }
     }
+}
+
+/// Feeds the little-endian bits of `values` to `h`, a block at a time.
+fn hash_floats<'a>(h: &mut Sha256, values: impl Iterator<Item = &'a f64>) {
+    let mut block = Vec::with_capacity(8 * 1024);
+    for v in values {
+        block.extend_from_slice(&v.to_bits().to_le_bytes());
+        if block.len() == block.capacity() {
+            h.update(&block);
+            block.clear();
+        }
+    }
+    h.update(&block);
 }
 
 fn hex(bytes: &[u8]) -> String {

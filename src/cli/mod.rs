@@ -12,6 +12,7 @@ mod ir;
 mod output;
 mod picture;
 mod predict;
+mod profile;
 mod progress;
 mod run;
 mod saved;
@@ -207,6 +208,17 @@ enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+    /// Time a training step op by op (forward, backward, update), sorted by cost.
+    #[command(
+        after_help = "Example:\n  nnc profile benches/specs/w3.nn --steps 20\n\nNNC_THREADS sets the threads of large matrix products (default: every core)."
+    )]
+    Profile {
+        /// The spec.
+        spec: PathBuf,
+        /// Steps to time (after one untimed warm-up step).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        steps: u64,
+    },
     /// Export the inference graph, with its input normalisation, as an ONNX model.
     #[command(after_help = "Example:\n  nnc export specs/iris.nn --weights iris.safetensors -o iris.onnx")]
     Export {
@@ -368,6 +380,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         }
         Command::Eval { spec, weights, input } => predict::eval(&spec, &weights, input.as_deref()),
         Command::Export { spec, weights, output } => export::export(&spec, &weights, &output),
+        Command::Profile { spec, steps } => profile::profile(&spec, steps as usize),
         Command::Init { name, template } => init::init(template, &name),
         Command::Fmt { paths, check } => format::fmt(&paths, check),
         Command::Convert { spec, to, output } => {
@@ -440,8 +453,16 @@ pub fn load(path: &std::path::Path) -> Result<(Program, SourceFile), i32> {
     };
     let source = SourceFile { name: name.clone(), text };
     match nnc::compile(&source.text, Syntax::from_path(&name)) {
-        Ok((program, warnings)) => {
+        Ok((mut program, warnings)) => {
             report(&warnings, &source);
+            let folder = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            let mut io_failed = false;
+            let resolved =
+                nnc::lower::files::resolve(&mut program, &mut |p: &str| read_named(&folder, p, &mut io_failed));
+            if let Err(diags) = resolved {
+                report(&diags, &source);
+                return Err(if io_failed { exit::IO } else { exit::INVALID });
+            }
             Ok((program, source))
         }
         Err(diags) => {
@@ -451,32 +472,32 @@ pub fn load(path: &std::path::Path) -> Result<(Program, SourceFile), i32> {
     }
 }
 
+/// Reads a file a spec names, relative to the spec's folder; sets `io_failed` when the
+/// file system refused (rather than the file being too large).
+fn read_named(folder: &std::path::Path, path: &str, io_failed: &mut bool) -> Result<Vec<u8>, String> {
+    let full = folder.join(path);
+    let shown = std::path::absolute(&full).unwrap_or_else(|_| full.clone());
+    let mut fail = |e: std::io::Error| {
+        *io_failed = true;
+        format!("cannot read {}: {e}", shown.display())
+    };
+    let size = std::fs::metadata(&full).map_err(&mut fail)?;
+    if size.len() > MAX_DATA_BYTES as u64 {
+        return Err(format!(
+            "{} is {} bytes; nnc reads data files of at most {MAX_DATA_BYTES}",
+            shown.display(),
+            size.len()
+        ));
+    }
+    std::fs::read(&full).map_err(fail)
+}
+
 /// Loads the program's data, reading files relative to the spec's folder, printing
 /// diagnostics. Returns the splits, or the exit code to stop with.
 pub fn load_data(program: &Program, spec: &std::path::Path, source: &SourceFile) -> Result<Splits, i32> {
     let folder = spec.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let mut io_failed = false;
-    let mut loader = |path: &str| -> Result<Vec<u8>, String> {
-        let full = folder.join(path);
-        let shown = std::path::absolute(&full).unwrap_or_else(|_| full.clone());
-        let fail = |e: std::io::Error| format!("cannot read {}: {e}", shown.display());
-        let size = std::fs::metadata(&full).map_err(|e| {
-            io_failed = true;
-            fail(e)
-        })?;
-        if size.len() > MAX_DATA_BYTES as u64 {
-            return Err(format!(
-                "{} is {} bytes; nnc reads data files of at most {MAX_DATA_BYTES}",
-                shown.display(),
-                size.len()
-            ));
-        }
-        std::fs::read(&full).map_err(|e| {
-            io_failed = true;
-            fail(e)
-        })
-    };
-    let result = nnc::data::prepare(program, &mut loader);
+    let result = nnc::data::prepare(program, &mut |path: &str| read_named(&folder, path, &mut io_failed));
     match result {
         Ok(splits) => Ok(splits),
         Err(diags) => {

@@ -5,6 +5,7 @@
 //! touches the file system.
 
 pub mod generate;
+pub mod npy;
 pub mod prepare;
 pub mod spec;
 pub mod table;

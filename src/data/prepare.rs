@@ -16,7 +16,7 @@ use crate::diagnostics::{Code, Diagnostic, Diagnostics, SourceFile};
 use crate::ir::{Def, Loss};
 use crate::lower::values::MAX_TENSOR_ELEMENTS;
 use crate::program::Program;
-use crate::syntax::ast::Span;
+use crate::syntax::ast::{FilePath, Span};
 
 /// The RNG stream that picks the validation examples.
 const SPLIT_STREAM: u64 = 4;
@@ -156,6 +156,21 @@ fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result
             };
             Ok((g.x, targets))
         }
+        DataSource::Npy { x, y } => {
+            let x = read_array(x, loader, "`x`")?;
+            let y = read_array(y, loader, "`y`")?;
+            if x.nrows() != y.nrows() {
+                return Err(Diagnostic::error(
+                    Code::RowCount,
+                    format!("`x` has {} examples but `y` has {}", x.nrows(), y.nrows()),
+                    spec.spans.target,
+                    format!("{} rows", y.nrows()),
+                )
+                .with_label(spec.spans.source, format!("{} rows", x.nrows())));
+            }
+            let targets = inline_targets(&y, spec, need)?;
+            Ok((x, targets))
+        }
         DataSource::Csv { path, features, target } => {
             let bytes = loader(path).map_err(|why| {
                 Diagnostic::error(Code::Io, format!("cannot read the data file `{path}`"), spec.spans.source, why)
@@ -174,6 +189,28 @@ fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result
             from_table(&table, &file, features.as_deref(), target, spec, need)
         }
     }
+}
+
+/// A 2-D array (a vector becomes one column) from an `.npy` file named in the spec.
+fn read_array(file: &FilePath, loader: &mut Loader, what: &str) -> Result<Array2<f64>, Diagnostic> {
+    let bad = |why: String, code: Code| {
+        Diagnostic::error(code, format!("cannot use `{}` for {what}: {why}", file.path), file.span, "this file")
+            .with_help("paths are relative to the spec's folder; write arrays with numpy.save")
+    };
+    let bytes = loader(&file.path).map_err(|why| bad(why, Code::Io))?;
+    let a = crate::data::npy::parse(&bytes).map_err(|why| bad(why, Code::WrongType))?;
+    let (rows, cols) = match a.shape() {
+        [n] => (*n, 1),
+        [n, k] => (*n, *k),
+        dims => return Err(bad(format!("it has shape {dims:?}; examples need a vector or a matrix"), Code::WrongType)),
+    };
+    if rows == 0 || cols == 0 {
+        return Err(bad("it holds no examples".into(), Code::Missing));
+    }
+    if let Some(v) = a.iter().find(|v| !v.is_finite()) {
+        return Err(bad(format!("it holds {v}"), Code::NonFinite));
+    }
+    Array2::from_shape_vec((rows, cols), a.iter().copied().collect()).map_err(|e| bad(e.to_string(), Code::Ragged))
 }
 
 /// Inline targets: class indices when the loss needs classes and `y` has one column for

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use ndarray::Array2;
 
-use crate::syntax::ast::Span;
+use crate::syntax::ast::{FilePath, Span};
 
 /// A column of a CSV file, by header name or by 0-based index.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +100,13 @@ pub enum DataSource {
     },
     /// A synthetic data set.
     Generate(GeneratorCall),
+    /// Arrays in numpy `.npy` files (paths relative to the spec).
+    Npy {
+        /// Features, `[examples, inputs]` (a vector is one input).
+        x: FilePath,
+        /// Targets: `[examples, outputs]`, or a vector of values or class labels.
+        y: FilePath,
+    },
 }
 
 /// How features are rescaled, with statistics from the training split only.
@@ -156,6 +163,9 @@ impl DataSpec {
             }
             DataSource::Generate(g) => {
                 let _ = write!(out, "{g:?}");
+            }
+            DataSource::Npy { x, y } => {
+                let _ = write!(out, "npy {x:?} {y:?}");
             }
         }
         let _ = write!(

@@ -6,7 +6,7 @@
 
 use crate::ir::op::{Loss, Op, ShapeError};
 use crate::ir::shape::{DType, Shape};
-use crate::syntax::ast::Span;
+use crate::syntax::ast::{FilePath, Span};
 
 /// The index of a value in its graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,6 +17,9 @@ pub struct ValueId(pub usize);
 pub enum Init {
     /// Values given in the spec, row-major.
     Explicit(Vec<f64>),
+    /// Values in a numpy file named in the spec, read into `Explicit` by
+    /// `lower::files::resolve` before anything runs.
+    File(FilePath),
     /// Every element zero.
     Zeros,
     /// Every element this value (`ones` is `constant(value = 1)`).

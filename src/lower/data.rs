@@ -7,9 +7,10 @@ use ndarray::Array2;
 use crate::data::spec::{ColumnRef, DataSource, DataSpans, DataSpec, Generator, GeneratorCall, Normalize};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::lower::values::{
-    Attrs, MAX_TENSOR_ELEMENTS, boolean, call, call_args, integer, known, matrix, non_negative, number, option,
+    Attrs, MAX_TENSOR_ELEMENTS, boolean, call, call_args, integer, known, matrix, non_negative, npy_file, number,
+    option,
 };
-use crate::syntax::ast::{AttrBlock, Value, ValueKind};
+use crate::syntax::ast::{AttrBlock, FilePath, Value, ValueKind};
 
 const KEYS: &[&str] =
     &["x", "y", "csv", "features", "target", "generate", "validation", "shuffle", "normalize", "classes"];
@@ -31,6 +32,7 @@ pub fn lower_data(block: &AttrBlock, diags: &mut Diagnostics) -> Option<DataSpec
     let mut spans = DataSpans { block: block.keyword.span, ..DataSpans::default() };
     spans.classes = attrs.get("classes").map_or(block.keyword.span, |v| v.span);
     let source = match given.as_slice() {
+        ["x"] if attrs.get("x").and_then(npy_file).is_some() => arrays(&attrs, &mut spans, diags),
         ["x"] => inline(&attrs, &mut spans, diags),
         ["csv"] => csv(&attrs, &mut spans, diags),
         ["generate"] => attrs.get("generate").and_then(|v| {
@@ -140,6 +142,45 @@ fn inline(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Opti
     spans.features = x_span;
     spans.target = y_span;
     Some(DataSource::Inline { x, y })
+}
+
+/// `x = npy("x.npy")` and `y = npy("y.npy")`: arrays read when the data is prepared.
+fn arrays(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Option<DataSource> {
+    let mut side = |key: &str| -> Option<FilePath> {
+        let Some(v) = attrs.get(key) else {
+            diags.push(
+                Diagnostic::error(
+                    Code::Missing,
+                    format!("the `data` block has `x` but no `{key}`"),
+                    spans.block,
+                    "missing",
+                )
+                .with_help("give the targets too: `y = npy(\"y.npy\")`"),
+            );
+            return None;
+        };
+        match npy_file(v) {
+            Some(r) => diags.take(r),
+            None => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::WrongType,
+                        format!("`{key}` must come from a file as `x` does"),
+                        v.span,
+                        "inline",
+                    )
+                    .with_help(format!("write `{key} = npy(\"{key}.npy\")`")),
+                );
+                None
+            }
+        }
+    };
+    let (x, y) = (side("x"), side("y"));
+    let (x, y) = (x?, y?);
+    spans.source = x.span;
+    spans.features = x.span;
+    spans.target = y.span;
+    Some(DataSource::Npy { x, y })
 }
 
 fn column(v: &Value) -> Result<ColumnRef, Diagnostic> {

@@ -5,7 +5,9 @@
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::{Dim, Graph, Init, Op, Origin, Role, Shape, ValueId};
 use crate::lower::choices::{self, ActivationChoice};
-use crate::lower::values::{Attrs, MAX_TENSOR_ELEMENTS, boolean, integer, matrix, non_negative, number, vector};
+use crate::lower::values::{
+    Attrs, MAX_TENSOR_ELEMENTS, boolean, integer, matrix, non_negative, npy_file, number, vector,
+};
 use crate::program::LayerSummary;
 use crate::syntax::ast::{Span, Stmt, Value};
 
@@ -231,11 +233,11 @@ fn lower_dense(
     }
     let (activation, bias, init, trainable, l1, l2) = (activation?, bias?, init?, trainable?, l1?, l2?);
     let w_init = match weights {
-        Some(w) => Init::Explicit(w?),
+        Some(w) => w?,
         None => init,
     };
     let b_init = match bias_values {
-        Some(b) => Init::Explicit(b?),
+        Some(b) => b?,
         None => Init::Zeros,
     };
 
@@ -288,7 +290,10 @@ fn lower_dense(
     Some(LayerOut { out, units, summary, penalty })
 }
 
-fn explicit_weights(v: &Value, name: &str, s: &Stmt, fan_in: usize, units: usize) -> Result<Vec<f64>, Diagnostic> {
+fn explicit_weights(v: &Value, name: &str, s: &Stmt, fan_in: usize, units: usize) -> Result<Init, Diagnostic> {
+    if let Some(file) = npy_file(v) {
+        return file.map(Init::File);
+    }
     let (rows, cols, values) = matrix(v, "`weights`")?;
     if (rows, cols) != (fan_in, units) {
         let units_span = s.arg.as_ref().map_or(s.kind.span, |a| a.span);
@@ -301,10 +306,13 @@ fn explicit_weights(v: &Value, name: &str, s: &Stmt, fan_in: usize, units: usize
         .with_label(units_span, format!("{units} units"))
         .with_help(format!("write {fan_in} rows (one per input) of {units} values (one per unit): row i holds the weights leaving input i")));
     }
-    Ok(values)
+    Ok(Init::Explicit(values))
 }
 
-fn explicit_bias(v: &Value, name: &str, s: &Stmt, units: usize) -> Result<Vec<f64>, Diagnostic> {
+fn explicit_bias(v: &Value, name: &str, s: &Stmt, units: usize) -> Result<Init, Diagnostic> {
+    if let Some(file) = npy_file(v) {
+        return file.map(Init::File);
+    }
     let values = vector(v, "`bias_values`")?;
     if values.len() != units {
         let units_span = s.arg.as_ref().map_or(s.kind.span, |a| a.span);
@@ -317,5 +325,5 @@ fn explicit_bias(v: &Value, name: &str, s: &Stmt, units: usize) -> Result<Vec<f6
         .with_label(units_span, format!("{units} units"))
         .with_help(format!("give one bias value per unit: {units} values")));
     }
-    Ok(values)
+    Ok(Init::Explicit(values))
 }

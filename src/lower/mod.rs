@@ -8,6 +8,7 @@
 
 pub mod choices;
 pub mod data;
+pub mod files;
 pub mod layers;
 pub mod model;
 pub mod semantics;

@@ -5,8 +5,8 @@
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::DType;
 use crate::lower::values::{Attrs, boolean, call, call_args, integer, known, name, number, option, positive};
-use crate::program::{EarlyStopping, FilePath, GradientMode, Metric, Monitor, Optimizer, Schedule, TrainConfig};
-use crate::syntax::ast::{AttrBlock, Ident, Value, ValueKind};
+use crate::program::{EarlyStopping, GradientMode, Metric, Monitor, Optimizer, Schedule, TrainConfig};
+use crate::syntax::ast::{AttrBlock, FilePath, Ident, Value, ValueKind};
 
 const KEYS: &[&str] = &[
     "optimizer",

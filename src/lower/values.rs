@@ -2,7 +2,7 @@
 //! wrong: wrong type, non-finite, out of range, ragged arrays.
 
 use crate::diagnostics::{Code, Diagnostic, unknown_name_help};
-use crate::syntax::ast::{Attr, Ident, Span, Value, ValueKind};
+use crate::syntax::ast::{Attr, FILE_ARG, FilePath, Ident, Span, Value, ValueKind};
 
 /// The most elements one tensor in a spec may have (checked before anything is allocated).
 pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 27;
@@ -228,4 +228,21 @@ impl<'a> Attrs<'a> {
         }
         out
     }
+}
+
+/// A file named by `npy("file.npy")`, when `v` is that call; an error when the call is
+/// malformed.
+pub fn npy_file(v: &Value) -> Option<Result<FilePath, Diagnostic>> {
+    let ValueKind::Call { name, args } = &v.kind else { return None };
+    if name.name != "npy" {
+        return None;
+    }
+    Some(match args.as_slice() {
+        [a] if a.key.name == FILE_ARG && matches!(&a.value.kind, ValueKind::Str(p) if !p.is_empty()) => {
+            let ValueKind::Str(path) = &a.value.kind else { unreachable!("matched a string") };
+            Ok(FilePath { path: path.clone(), span: a.value.span })
+        }
+        _ => Err(Diagnostic::error(Code::WrongType, "`npy` takes one file path", v.span, "expected npy(\"file.npy\")")
+            .with_help("write `npy(\"file.npy\")`, with the path relative to the spec's folder")),
+    })
 }

@@ -9,12 +9,54 @@ use ndarray::{
 use crate::ir::op::CLIP_EPS;
 use crate::ir::{Activation, Loss};
 use crate::runtime::scalar::Scalar;
+use crate::runtime::threads::threads;
+
+/// Products of at least this many multiply-adds go through `gemm` (AVX-512 kernels, and
+/// threads); smaller ones stay on `matrixmultiply`, whose summation order the tutorial's
+/// pinned numbers and the specs' snapshots were computed with.
+pub const GEMM_MIN_WORK: usize = 1 << 18;
 
 /// out = op(a) · op(b).
 pub fn matmul<T: Scalar>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb: bool, mut out: ArrayViewMut2<T>) {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
-    general_mat_mul(T::one(), &a, &b, T::zero(), &mut out);
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    if m.saturating_mul(n).saturating_mul(k) < GEMM_MIN_WORK {
+        general_mat_mul(T::one(), &a, &b, T::zero(), &mut out);
+        return;
+    }
+    let parallelism = match threads() {
+        1 => gemm::Parallelism::None,
+        t => gemm::Parallelism::Rayon(t),
+    };
+    let (os, as_, bs) = (out.strides().to_vec(), a.strides(), b.strides());
+    // SAFETY: the three views are valid for their shapes and strides, `out` is borrowed
+    // mutably and so aliases neither input, and `read_dst = false` means gemm only writes
+    // `out` (out = 1 · a·b).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            os[1],
+            os[0],
+            false,
+            a.as_ptr(),
+            as_[1],
+            as_[0],
+            b.as_ptr(),
+            bs[1],
+            bs[0],
+            T::zero(),
+            T::one(),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// out = a + b.

@@ -7,6 +7,7 @@
 
 pub mod kernels;
 pub mod scalar;
+pub mod threads;
 
 use std::ops::Range;
 

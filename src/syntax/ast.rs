@@ -103,6 +103,25 @@ pub struct Attr {
     pub span: Span,
 }
 
+/// A file path written in a spec, with where it was written. Its `Debug` form is the path
+/// alone, so that fingerprints do not depend on layout.
+#[derive(Clone, PartialEq)]
+pub struct FilePath {
+    /// The path as written (relative to the spec's folder).
+    pub path: String,
+    /// Where it was written.
+    pub span: Span,
+}
+
+impl std::fmt::Debug for FilePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.path)
+    }
+}
+
+/// The key a call's leading string argument gets: `npy("x.npy")` is `npy(file = "x.npy")`.
+pub const FILE_ARG: &str = "file";
+
 /// A literal value with its span.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Value {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::syntax::ast::{Attr, AttrBlock, Span, Spec, Stmt, Value, ValueKind};
+use crate::syntax::ast::{Attr, AttrBlock, FILE_ARG, Span, Spec, Stmt, Value, ValueKind};
 use crate::syntax::toml::positional_key;
 
 /// Attribute blocks and arrays longer than this go one item a line.
@@ -171,6 +171,13 @@ impl<'a> Printer<'a> {
                 format!("{{ {} }}", parts.join(", "))
             }
             ValueKind::Call { name, args } if args.is_empty() => name.name.clone(),
+            ValueKind::Call { name, args }
+                if args.len() == 1
+                    && args[0].key.name == FILE_ARG
+                    && matches!(args[0].value.kind, ValueKind::Str(_)) =>
+            {
+                format!("{}({})", name.name, self.value(&args[0].value, 0))
+            }
             ValueKind::Call { name, args } => {
                 let parts: Vec<String> = args
                     .iter()

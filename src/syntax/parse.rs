@@ -248,7 +248,16 @@ fn build_value(p: Pair<Rule>) -> Value {
         Rule::call => {
             let mut inner = p.into_inner();
             let name = ident(inner.next().expect("a call starts with its name"));
-            let args = inner.map(build_attr).collect();
+            let args = inner
+                .map(|a| match a.as_rule() {
+                    Rule::positional => {
+                        let span = span_of(&a);
+                        let value = build_value(a.into_inner().next().expect("a positional argument holds a string"));
+                        Attr { key: Ident { name: FILE_ARG.to_string(), span }, value, span }
+                    }
+                    _ => build_attr(a),
+                })
+                .collect();
             ValueKind::Call { name, args }
         }
         other => unreachable!("the grammar yields no value of rule {other:?}"),
@@ -286,7 +295,7 @@ fn rule_words(rule: &Rule) -> &'static str {
         Rule::array => "an array",
         Rule::call => "a call such as `sgd(lr = 0.01)`",
         Rule::shape | Rule::number => "a number",
-        Rule::string => "a string",
+        Rule::string | Rule::positional => "a string",
         Rule::boolean => "`true` or `false`",
         Rule::ident | Rule::keyword | Rule::ident_char => "a name",
         Rule::WHITESPACE | Rule::COMMENT | Rule::lines | Rule::sep | Rule::gap | Rule::item | Rule::value => "a value",

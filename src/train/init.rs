@@ -72,6 +72,9 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
                     uniforms(&mut rng, n, (6.0 / (fan_in + fan_out)).sqrt())
                 }
                 Def::Param { init: Init::Zeros, .. } | Def::Input(_) | Def::Inst(_) => vec![0.0; n],
+                Def::Param { init: Init::File(f), .. } => {
+                    unreachable!("`{}` is read by lower::files::resolve before training", f.path)
+                }
             };
             ArrayD::from_shape_vec(IxDyn(&dims), values.into_iter().map(T::of_f64).collect())
                 .expect("initial values match the parameter's shape")

@@ -17,7 +17,12 @@ pub fn compile_file(path: &Path) -> Program {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let syntax = Syntax::from_path(&path.display().to_string());
     match nnc::compile(&text, syntax) {
-        Ok((program, _)) => program,
+        Ok((mut program, _)) => {
+            let folder = path.parent().unwrap().to_path_buf();
+            let mut loader = |p: &str| std::fs::read(folder.join(p)).map_err(|e| e.to_string());
+            nnc::lower::files::resolve(&mut program, &mut loader).unwrap_or_else(|d| panic!("{d:?}"));
+            program
+        }
         Err(d) => {
             let source = nnc::SourceFile { name: path.display().to_string(), text };
             panic!("{}", nnc::diagnostics::render(&d, &source, nnc::diagnostics::Style::Plain { width: 100 }))

@@ -1,0 +1,184 @@
+//! `nnc profile`: where a training step's time goes, op by op (like `caffe time`). Runs a
+//! few steps of the differentiated graph on the first minibatch, timing every
+//! instruction and the optimiser's update, and prints them sorted by cost, with the
+//! achieved GFLOP/s of each matrix product.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ndarray::ArrayD;
+use nnc::autodiff::differentiate;
+use nnc::data::gather;
+use nnc::diagnostics::{Code, render_without_source};
+use nnc::ir::{DType, Graph, Op};
+use nnc::runtime::threads::threads;
+use nnc::runtime::{Executor, Scalar};
+use nnc::train::init::initial_params;
+use nnc::train::optimizer::{OptimizerState, update};
+use nnc::{Program, data::Splits};
+
+use crate::cli::{exit, load_all};
+
+/// One row of the table.
+struct Row {
+    stage: &'static str,
+    op: String,
+    value: String,
+    time: Duration,
+    flops: f64,
+}
+
+/// Runs `nnc profile`.
+pub fn profile(spec: &Path, steps: usize) -> i32 {
+    let (program, _, data) = match load_all(spec) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let result = match program.graph.dtype {
+        DType::F32 => measure::<f32>(&program, &data, steps),
+        DType::F64 => measure::<f64>(&program, &data, steps),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            exit::OK
+        }
+        Err(why) => {
+            eprint!("{}", render_without_source(Code::Missing, &why, None));
+            exit::INVALID
+        }
+    }
+}
+
+fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<String, String> {
+    let graph = differentiate(&program.graph).map_err(|e| e.to_string())?;
+    let n = data.train.len();
+    let batch = program.train.batch_size.unwrap_or(n).min(n).max(1);
+    let rows: Vec<usize> = (0..batch).collect();
+    let (x, y) = data.train.cast::<T>();
+    let mut exec = Executor::<T>::new(&graph);
+    let mut params = initial_params::<T>(&program.graph, program.train.seed);
+    let mut state = OptimizerState::new(&params);
+    let mut grads: Vec<ArrayD<T>> = params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
+    let trainable: Vec<usize> = (0..params.len()).filter(|&i| graph.is_trainable(graph.params[i])).collect();
+    let forward_len = program.graph.insts.len();
+    let mut times = vec![Duration::ZERO; graph.insts.len()];
+    let mut update_time = Duration::ZERO;
+    // One untimed step first: buffers are allocated and caches warm.
+    for step in 0..=steps {
+        exec.prepare(batch);
+        gather(&x, &rows, exec.input_mut(graph.x()));
+        gather(&y, &rows, exec.input_mut(graph.y()));
+        for (mask, _) in graph.masks() {
+            exec.input_mut(mask).fill(T::one());
+        }
+        for (i, t) in times.iter_mut().enumerate() {
+            let start = Instant::now();
+            exec.run(&params, i..i + 1);
+            if step > 0 {
+                *t += start.elapsed();
+            }
+        }
+        for (g, id) in grads.iter_mut().zip(&graph.grads) {
+            if let Some(id) = id {
+                g.assign(&exec.value(*id, &params));
+            }
+        }
+        let start = Instant::now();
+        update(&program.train.optimizer, program.train.optimizer.lr(), &mut state, &mut params, &grads, &trainable);
+        if step > 0 {
+            update_time += start.elapsed();
+        }
+    }
+    let mut table: Vec<Row> = graph
+        .insts
+        .iter()
+        .zip(&times)
+        .enumerate()
+        .map(|(i, (inst, &time))| Row {
+            stage: if i < forward_len { "forward" } else { "backward" },
+            op: inst.op.name(),
+            value: graph.value(inst.out).name.clone(),
+            time,
+            flops: flops(&graph, inst, batch),
+        })
+        .collect();
+    table.push(Row {
+        stage: "update",
+        op: program.train.optimizer.to_string(),
+        value: "all parameters".into(),
+        time: update_time,
+        flops: 0.0,
+    });
+    Ok(render(program, &table, steps, batch))
+}
+
+/// 2·m·n·k for a matrix product, else 0.
+fn flops(graph: &Graph, inst: &nnc::ir::Inst, batch: usize) -> f64 {
+    if !matches!(inst.op, Op::MatMul { .. }) {
+        return 0.0;
+    }
+    let out = graph.value(inst.out).shape.resolve(batch);
+    let Op::MatMul { transpose_a, .. } = inst.op else { return 0.0 };
+    let a = graph.value(inst.args[0]).shape.resolve(batch);
+    let k = if transpose_a { a[0] } else { a[1] };
+    2.0 * out.iter().product::<usize>() as f64 * k as f64
+}
+
+fn render(program: &Program, table: &[Row], steps: usize, batch: usize) -> String {
+    let per_step = |d: Duration| d.as_secs_f64() / steps as f64;
+    let total: f64 = table.iter().map(|r| per_step(r.time)).sum();
+    let mut sorted: Vec<&Row> = table.iter().collect();
+    sorted.sort_by(|a, b| b.time.cmp(&a.time).then(a.value.cmp(&b.value)));
+    let mut out = format!(
+        "profile of `{}`: {steps} steps of batch {batch} ({}), {} threads for large matrix products\n\n",
+        program.graph.name,
+        program.graph.dtype,
+        threads()
+    );
+    out.push_str(&format!(
+        "{:<9} {:<28} {:<28} {:>12} {:>7} {:>9}\n",
+        "stage", "op", "value", "time/step", "share", "GFLOP/s"
+    ));
+    for r in sorted {
+        let t = per_step(r.time);
+        let gflops = if r.flops > 0.0 && t > 0.0 { format!("{:.1}", r.flops / t / 1e9) } else { "-".into() };
+        out.push_str(&format!(
+            "{:<9} {:<28} {:<28} {:>12} {:>6.1}% {:>9}\n",
+            r.stage,
+            truncate(&r.op, 28),
+            truncate(&r.value, 28),
+            duration(t),
+            100.0 * t / total.max(f64::MIN_POSITIVE),
+            gflops
+        ));
+    }
+    let stage = |s: &str| table.iter().filter(|r| r.stage == s).map(|r| per_step(r.time)).sum::<f64>();
+    let matmul_flops: f64 = table.iter().map(|r| r.flops).sum();
+    let matmul_time: f64 = table.iter().filter(|r| r.flops > 0.0).map(|r| per_step(r.time)).sum();
+    out.push_str(&format!(
+        "\nper step: forward {}, backward {}, update {}, total {} ({:.0} steps/s, {:.0} samples/s)\n",
+        duration(stage("forward")),
+        duration(stage("backward")),
+        duration(stage("update")),
+        duration(total),
+        1.0 / total,
+        batch as f64 / total
+    ));
+    if matmul_time > 0.0 {
+        out.push_str(&format!(
+            "matrix products: {:.1}% of the time, {:.1} GFLOP/s\n",
+            100.0 * matmul_time / total,
+            matmul_flops / matmul_time / 1e9
+        ));
+    }
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+}
+
+fn duration(seconds: f64) -> String {
+    if seconds >= 1e-3 { format!("{:.3} ms", seconds * 1e3) } else { format!("{:.2} µs", seconds * 1e6) }
+}

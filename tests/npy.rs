@@ -1,0 +1,106 @@
+//! Arrays from numpy files: `x`, `y` (integer labels one-hot for a categorical loss) and a
+//! layer's `weights` and `bias_values`, in both syntaxes; shape and file errors point at
+//! the `npy(...)` that named the file.
+
+use std::path::Path;
+use std::process::Command;
+
+/// A version-1 `.npy` file with this descriptor, shape and data.
+fn npy(descr: &str, shape: &str, data: Vec<u8>) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(data);
+    out
+}
+
+fn f32s(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn nnc(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc")).args(args).current_dir(dir).env("NO_COLOR", "1").output().unwrap()
+}
+
+const SPEC: &str = r#"model from_files {
+    input 2
+    dense 3 as hidden {
+        activation = tanh
+        weights = npy("w.npy")
+        bias_values = npy("b.npy")
+    }
+    dense 2 as out { activation = softmax }
+    loss categorical_crossentropy
+}
+
+data {
+    x = npy("x.npy")
+    y = npy("labels.npy")
+}
+
+train {
+    optimizer = sgd(lr = 0.1)
+    epochs = 3
+    metrics = [accuracy]
+}
+"#;
+
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("x.npy"), npy("<f4", "(4, 2)", f32s(&[0., 0., 0., 1., 1., 0., 1., 1.]))).unwrap();
+    let labels: Vec<u8> = [0i64, 1, 1, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(p.join("labels.npy"), npy("<i8", "(4,)", labels)).unwrap();
+    std::fs::write(p.join("w.npy"), npy("<f4", "(2, 3)", f32s(&[0.5, -0.25, 1.0, 0.75, 0.5, -1.0]))).unwrap();
+    let b: Vec<u8> = [0.1f64, 0.0, -0.1].iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(p.join("b.npy"), npy("<f8", "(3,)", b)).unwrap();
+    std::fs::write(p.join("m.nn"), SPEC).unwrap();
+    dir
+}
+
+#[test]
+fn arrays_from_npy_files_feed_data_and_weights_in_both_syntaxes() {
+    let dir = fixture();
+    let p = dir.path();
+    let out = nnc(p, &["run", "m.nn", "--trace", "full", "-q"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let trace = String::from_utf8(out.stdout).unwrap();
+    // Labels became one-hot rows; the weights and biases are the files' values.
+    assert!(trace.contains("forward epoch 1 step 1 y [4, 2] = [[1, 0], [0, 1], [0, 1], [1, 0]]"), "{trace}");
+    assert!(trace.contains("forward epoch 1 step 1 hidden.pre [4, 3] = [[0.1, 0, -0.1], [0.85, 0.5, -1.1]"), "{trace}");
+    // The canonical layout keeps `npy("...")`; the TOML twin gives the same run.
+    let fmt = nnc(p, &["fmt", "--check", "m.nn"]);
+    assert!(fmt.status.success(), "{}", String::from_utf8_lossy(&fmt.stdout));
+    let toml = nnc(p, &["convert", "m.nn", "--to", "toml", "-o", "m.toml"]);
+    assert!(toml.status.success());
+    assert!(std::fs::read_to_string(p.join("m.toml")).unwrap().contains(r#"{ type = "npy", file = "w.npy" }"#));
+    let twin = nnc(p, &["run", "m.toml", "--trace", "full", "-q"]);
+    assert_eq!(String::from_utf8(twin.stdout).unwrap(), trace);
+}
+
+#[test]
+fn a_mis_shaped_or_missing_array_is_reported_at_its_npy_call() {
+    let dir = fixture();
+    let p = dir.path();
+    std::fs::write(p.join("w.npy"), npy("<f4", "(3, 2)", f32s(&[0.0; 6]))).unwrap();
+    std::fs::write(p.join("x.npy"), npy("<f4", "(4, 2)", f32s(&[0.0; 3]))).unwrap();
+    let out = nnc(p, &["check", "m.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot use `w.npy` for `hidden.weight`: it has shape [3, 2], the parameter [2, 3]"), "{err}");
+    assert!(err.contains("m.nn:5:"), "{err}");
+    std::fs::write(p.join("w.npy"), npy("<f4", "(2, 3)", f32s(&[0.0; 6]))).unwrap();
+    let out = nnc(p, &["check", "m.nn"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot use `x.npy` for `x`: it is truncated"), "{err}");
+    assert!(err.contains("m.nn:13:"), "{err}");
+    std::fs::remove_file(p.join("b.npy")).unwrap();
+    let out = nnc(p, &["check", "m.nn"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot use `b.npy` for `hidden.bias`"));
+}
