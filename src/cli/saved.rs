@@ -157,8 +157,16 @@ pub struct Checkpoints {
 
 impl Checkpoints {
     /// Writes `snapshot`: the previous checkpoint stays until the new one is complete.
+    /// Temporary files a killed run left behind are removed first.
     pub fn write(&self, prov: &Provenance, snapshot: &Snapshot) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.folder)?;
+        let ours = format!(".{CHECKPOINT_FILE}.{}.tmp", std::process::id());
+        for entry in std::fs::read_dir(&self.folder)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!(".{CHECKPOINT_FILE}.")) && name.ends_with(".tmp") && name != ours {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let bytes = tensors::encode(&checkpoint::checkpoint_file(prov, snapshot));
         Output::write_whole(Some(&self.folder.join(CHECKPOINT_FILE)), &bytes)
     }

@@ -16,13 +16,34 @@ use crate::runtime::threads::threads;
 /// pinned numbers and the specs' snapshots were computed with.
 pub const GEMM_MIN_WORK: usize = 1 << 18;
 
+/// Products of at most this many multiply-adds (and `TINY_K` terms per sum) are summed
+/// directly: for the tutorial's networks the call overhead of a blocked kernel dominates.
+const TINY_WORK: usize = 4096;
+/// The longest sum the direct path takes.
+const TINY_K: usize = 64;
+
 /// out = op(a) · op(b).
 pub fn matmul<T: Scalar>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb: bool, mut out: ArrayViewMut2<T>) {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
     let (m, k) = a.dim();
     let n = b.ncols();
-    if m.saturating_mul(n).saturating_mul(k) < GEMM_MIN_WORK {
+    let work = m.saturating_mul(n).saturating_mul(k);
+    if work <= TINY_WORK && k <= TINY_K {
+        // The same sums as matrixmultiply's FMA kernel (one fused multiply-add per term,
+        // in k order, from zero), without its packing buffers.
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::zero();
+                for p in 0..k {
+                    acc = a[[i, p]].mul_add(b[[p, j]], acc);
+                }
+                out[[i, j]] = acc;
+            }
+        }
+        return;
+    }
+    if work < GEMM_MIN_WORK {
         general_mat_mul(T::one(), &a, &b, T::zero(), &mut out);
         return;
     }

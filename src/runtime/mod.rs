@@ -26,6 +26,9 @@ pub struct Executor<T> {
     sets: Vec<(usize, Vec<ArrayD<T>>)>,
     /// The set in use.
     active: usize,
+    /// An empty array that stands in for an instruction's output while the instruction
+    /// writes it (so that no step allocates).
+    spare: Option<ArrayD<T>>,
 }
 
 impl<T: Scalar> Executor<T> {
@@ -35,7 +38,13 @@ impl<T: Scalar> Executor<T> {
         for (i, p) in graph.params.iter().enumerate() {
             param_index[p.0] = Some(i);
         }
-        Executor { graph: graph.clone(), param_index, sets: Vec::new(), active: 0 }
+        Executor {
+            graph: graph.clone(),
+            param_index,
+            sets: Vec::new(),
+            active: 0,
+            spare: Some(ArrayD::zeros(IxDyn(&[0]))),
+        }
     }
 
     /// The graph this executor runs.
@@ -95,7 +104,8 @@ impl<T: Scalar> Executor<T> {
         for i in range {
             let inst = &self.graph.insts[i];
             let out_id = inst.out.0;
-            let mut out = std::mem::take(&mut self.sets[self.active].1[out_id]);
+            let spare = self.spare.take().expect("the spare array is back after every instruction");
+            let mut out = std::mem::replace(&mut self.sets[self.active].1[out_id], spare);
             {
                 let arg = |k: usize| self.value(inst.args[k], params);
                 let o = out.view_mut();
@@ -129,7 +139,7 @@ impl<T: Scalar> Executor<T> {
                     Op::Constant(c) => out.fill(T::of_f64(*c)),
                 }
             }
-            self.sets[self.active].1[out_id] = out;
+            self.spare = Some(std::mem::replace(&mut self.sets[self.active].1[out_id], out));
         }
     }
 

@@ -20,12 +20,22 @@ pub fn fmt_float(x: f64) -> String {
     let sci = format!("{x:.6e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if (-5..7).contains(&exp) {
-        let decimals = (6 - exp).max(0) as usize;
-        trim(&format!("{x:.decimals$}")).to_string()
-    } else {
-        format!("{}e{exp}", trim(mantissa))
+    if !(-5..7).contains(&exp) {
+        return format!("{}e{exp}", trim(mantissa));
     }
+    // The same 7 rounded digits, written in plain decimal.
+    let (sign, digits) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = digits.chars().filter(char::is_ascii_digit).collect();
+    let plain = if exp >= 0 {
+        let (int, frac) = digits.split_at(exp as usize + 1);
+        format!("{sign}{int}.{frac}")
+    } else {
+        format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
+    };
+    trim(&plain).to_string()
 }
 
 fn trim(s: &str) -> &str {
@@ -64,5 +74,33 @@ mod tests {
         assert_eq!(fmt_float(9.999_999_9), "10");
         assert_eq!(fmt_float(0.000_012_345_678), "0.00001234568");
         assert_eq!(fmt_float(f64::NEG_INFINITY), "-inf");
+    }
+
+    /// The definition, written the slow way: round to 7 significant digits, then print
+    /// with as many decimals as those digits need.
+    fn by_definition(x: f64) -> String {
+        let sci = format!("{x:.6e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        if (-5..7).contains(&exp) {
+            let decimals = (6 - exp).max(0) as usize;
+            super::trim(&format!("{x:.decimals$}")).to_string()
+        } else {
+            format!("{}e{exp}", super::trim(mantissa))
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_definition_across_magnitudes() {
+        let mut state = 12345u64;
+        for _ in 0..200_000 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mantissa = (state >> 11) as f64 / (1u64 << 53) as f64 * 20.0 - 10.0;
+            let exp = ((state >> 3) % 24) as i32 - 12;
+            let x = mantissa * 10f64.powi(exp);
+            assert_eq!(fmt_float(x), by_definition(x), "{x:e}");
+            let near = (x * 1e6).round() / 1e6 + 5e-8;
+            assert_eq!(fmt_float(near), by_definition(near), "{near:e}");
+        }
     }
 }

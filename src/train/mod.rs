@@ -114,6 +114,20 @@ fn from_f64<T: Scalar>(arrays: &[ArrayD<f64>]) -> Vec<ArrayD<T>> {
     arrays.iter().map(|a| a.mapv(T::of_f64)).collect()
 }
 
+/// Refuses a snapshot of another run, or one whose counters contradict each other.
+fn check_snapshot(s: &Snapshot, info: &RunInfo, n: usize) -> Result<(), TrainError> {
+    if s.fingerprint != info.fingerprint {
+        return Err(TrainError::Resume(format!(
+            "the checkpoint belongs to run {}, this is run {}",
+            s.fingerprint, info.fingerprint
+        )));
+    }
+    if s.rows_done >= n.max(1) || s.best.as_ref().is_some_and(|(_, e, _)| *e > s.epoch) {
+        return Err(TrainError::Resume("the checkpoint's epoch, cursor and best epoch contradict each other".into()));
+    }
+    Ok(())
+}
+
 /// Examples in the run's float type.
 struct Examples<T> {
     x: Array2<T>,
@@ -192,6 +206,9 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             level,
             start,
         };
+        if let Start::Resume(s) = &options.start {
+            check_snapshot(s, &info, n)?;
+        }
         let trainable = (0..params.len()).filter(|i| graph.is_trainable(graph.params[*i])).collect();
         let masks = graph.masks();
         let mut dropout = ChaCha8Rng::seed_from_u64(cfg.seed);
