@@ -73,7 +73,12 @@ pub fn run(
     let spec_file = spec.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
     let prov = Provenance {
         program: &program,
-        run_sha256: program.fingerprint(&data),
+        // Hashing every example costs time: only files that record it need it.
+        run_sha256: if keep.save.is_some() || checkpoints.is_some() {
+            program.fingerprint(&data)
+        } else {
+            String::new()
+        },
         spec_file: &spec_file,
         spec_text: &source.text,
         normalizer: data.normalizer.as_ref(),
