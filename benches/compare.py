@@ -49,6 +49,22 @@ def run_numpy(w, threads):
     return steps * per / rec["wall_s"], rec["final_loss"]
 
 
+def numpy_matmul_peak(threads):
+    """numpy's float32 matmul rate (GFLOP/s) on 2048x2048 products, best of 5."""
+    code = (
+        "import time, numpy as np\n"
+        "from threadpoolctl import threadpool_limits\n"
+        "a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)\n"
+        "b = a.copy(); best = 0.0\n"
+        f"with threadpool_limits({threads}):\n"
+        "    a @ b\n"
+        "    for _ in range(5):\n"
+        "        t = time.perf_counter(); a @ b; best = max(best, 2 * 2048**3 / (time.perf_counter() - t) / 1e9)\n"
+        "print(best)\n"
+    )
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -65,6 +81,7 @@ def main():
             results[w]["numpy"].append(rate)
             results[w]["numpy_loss"] = loss
         print(f"round {r + 1} of {args.rounds} done", file=sys.stderr)
+    peak = numpy_matmul_peak(args.threads)
     unit = {"W1": "steps/s", "W2": "steps/s", "W3": "samples/s", "W4": "samples/s"}
     print(f"{'workload':8} {'unit':9} {'nnc':>12} {'numpy':>12} {'ratio':>7} {'nnc loss':>13} {'numpy loss':>13} "
           f"{'nnc GFLOP/s':>11} {'nnc RSS MB':>10}")
@@ -73,7 +90,10 @@ def main():
         gflops = f"{a * FLOPS[w] / 1e9:.1f}" if w in FLOPS else "-"
         print(f"{w:8} {unit[w]:9} {a:12.0f} {b:12.0f} {a / b:7.2f} {results[w]['nnc_loss']:13.6g} "
               f"{results[w]['numpy_loss']:13.6g} {gflops:>11} {results[w]['rss']:10.1f}")
+    print(f"numpy float32 matmul peak (2048^3, {args.threads} threads, best of 5): {peak:.0f} GFLOP/s; "
+          "nnc's matmul rate per product: `nnc profile benches/specs/w4.nn`")
 
 
 if __name__ == "__main__":
     main()
+

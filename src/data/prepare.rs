@@ -199,7 +199,7 @@ fn read_array(file: &FilePath, loader: &mut Loader, what: &str) -> Result<Array2
     };
     let bytes = loader(&file.path).map_err(|why| bad(why, Code::Io))?;
     let a = crate::data::npy::parse(&bytes).map_err(|why| bad(why, Code::WrongType))?;
-    let (rows, cols) = match a.shape() {
+    let (rows, cols) = match a.dims.as_slice() {
         [n] => (*n, 1),
         [n, k] => (*n, *k),
         dims => return Err(bad(format!("it has shape {dims:?}; examples need a vector or a matrix"), Code::WrongType)),
@@ -207,10 +207,10 @@ fn read_array(file: &FilePath, loader: &mut Loader, what: &str) -> Result<Array2
     if rows == 0 || cols == 0 {
         return Err(bad("it holds no examples".into(), Code::Missing));
     }
-    if let Some(v) = a.iter().find(|v| !v.is_finite()) {
+    if let Some(v) = a.values.iter().find(|v| !v.is_finite()) {
         return Err(bad(format!("it holds {v}"), Code::NonFinite));
     }
-    Array2::from_shape_vec((rows, cols), a.iter().copied().collect()).map_err(|e| bad(e.to_string(), Code::Ragged))
+    Array2::from_shape_vec((rows, cols), a.values).map_err(|e| bad(e.to_string(), Code::Ragged))
 }
 
 /// Inline targets: class indices when the loss needs classes and `y` has one column for

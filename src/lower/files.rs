@@ -30,12 +30,12 @@ pub fn resolve(program: &mut Program, loader: &mut Loader) -> Result<(), Diagnos
             .and_then(|bytes| npy::parse(&bytes).map_err(|why| bad(why, Code::WrongType)))
             .and_then(|a| {
                 let code = if want.len() == 2 { Code::WeightsShape } else { Code::BiasShape };
-                if a.shape() != want.as_slice() {
-                    return Err(bad(format!("it has shape {:?}, the parameter {want:?}", a.shape()), code));
+                if a.dims != want {
+                    return Err(bad(format!("it has shape {:?}, the parameter {want:?}", a.dims), code));
                 }
-                match a.iter().find(|v| !v.is_finite()) {
+                match a.values.iter().find(|v| !v.is_finite()) {
                     Some(v) => Err(bad(format!("it holds {v}"), Code::NonFinite)),
-                    None => Ok(a.iter().copied().collect::<Vec<f64>>()),
+                    None => Ok(a.values),
                 }
             });
         match values {
