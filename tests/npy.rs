@@ -19,6 +19,20 @@ fn npy(descr: &str, shape: &str, data: Vec<u8>) -> Vec<u8> {
     out
 }
 
+#[test]
+fn reads_floats_and_integers_and_refuses_what_does_not_fit() {
+    use nnc::data::npy::parse;
+    let f: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(parse(&npy("<f8", "(2,)", f.clone())).unwrap().values, vec![1.5, -2.0]);
+    let i: Vec<u8> = [3i64, 0, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let a = parse(&npy("<i8", "(3, 1)", i)).unwrap();
+    assert_eq!((a.dims, a.values), (vec![3, 1], vec![3.0, 0.0, 2.0]));
+    assert!(parse(&npy("<f8", "(1000000000000,)", f.clone())).unwrap_err().contains("truncated"));
+    assert!(parse(&npy("<f8", "(4611686018427387904, 8)", f.clone())).unwrap_err().contains("more elements"));
+    assert!(parse(&npy("<c16", "(1,)", f)).unwrap_err().contains("element type"));
+    assert!(parse(b"not numpy").unwrap_err().contains("not a valid .npy"));
+}
+
 fn f32s(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }

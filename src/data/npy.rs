@@ -62,35 +62,3 @@ fn bytemuck_bytes(words: &mut [u64]) -> &mut [u8] {
     // exactly the words' memory and borrows them mutably for its lifetime.
     unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A version-1 `.npy` file with this descriptor, shape and data.
-    fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
-        out
-    }
-
-    #[test]
-    fn reads_floats_and_integers_and_refuses_what_does_not_fit() {
-        let f: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-        assert_eq!(parse(&npy("<f8", "(2,)", &f)).unwrap().values, vec![1.5, -2.0]);
-        let i: Vec<u8> = [3i64, 0, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let a = parse(&npy("<i8", "(3, 1)", &i)).unwrap();
-        assert_eq!((a.dims, a.values), (vec![3, 1], vec![3.0, 0.0, 2.0]));
-        assert!(parse(&npy("<f8", "(1000000000000,)", &f)).unwrap_err().contains("truncated"));
-        assert!(parse(&npy("<f8", "(4611686018427387904, 8)", &f)).unwrap_err().contains("more elements"));
-        assert!(parse(&npy("<c16", "(1,)", &f)).unwrap_err().contains("element type"));
-        assert!(parse(b"not numpy").unwrap_err().contains("not a valid .npy"));
-    }
-}

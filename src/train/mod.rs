@@ -330,18 +330,13 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                     break;
                 }
             }
-            if interrupted() {
-                return Ok(self.pause(
-                    options,
-                    &at,
-                    &shuffler,
-                    best.as_ref(),
-                    End::Interrupted { epoch, step: at.step },
-                    sink,
-                ));
-            }
-            if options.stop_after == Some(epoch) && epoch < cfg.epochs {
-                return Ok(self.pause(options, &at, &shuffler, best.as_ref(), End::Paused { epoch }, sink));
+            let end = if interrupted() {
+                Some(End::Interrupted { epoch, step: at.step })
+            } else {
+                (options.stop_after == Some(epoch) && epoch < cfg.epochs).then_some(End::Paused { epoch })
+            };
+            if let Some(end) = end {
+                return Ok(self.pause(options, &at, &shuffler, best.as_ref(), end, sink));
             }
             if options.checkpoint_every.is_some_and(|k| epoch % k == 0) && epoch < cfg.epochs {
                 sink(&Event::Checkpoint(&self.snapshot(&at, &shuffler, best.as_ref())));
