@@ -94,6 +94,34 @@ fn a_run_stopped_after_epoch_50_and_resumed_ends_like_the_uninterrupted_run() {
 }
 
 #[test]
+fn early_stopping_state_survives_a_pause() {
+    let (_keep, dir) = setup();
+    let spec = RESUMABLE.replace(
+        "metrics = [accuracy]",
+        "metrics = [accuracy]\n    early_stopping = early_stopping(monitor = val_accuracy, patience = 15)",
+    );
+    std::fs::write(dir.join("moons.nn"), spec).unwrap();
+    let (full, weights, _) = reference(&dir);
+    let stopped = full.lines().find(|l| l.starts_with("stopped epoch ")).expect("early stopping ends this run");
+    let stop_epoch: u64 = stopped.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let pause = (stop_epoch - 5).to_string();
+    let out = nnc_in(&dir, &["run", "moons.nn", "-q", "-o", "t", "--checkpoint", "ck", "--stop-after", &pause]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = nnc_in(
+        &dir,
+        &["run", "moons.nn", "-q", "--trace", "step", "-o", "e.trace", "--resume", "ck", "--save", "e.st"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(dir.join("e.st")).unwrap(),
+        weights,
+        "the best epoch's weights were not restored the same"
+    );
+    let e = std::fs::read_to_string(dir.join("e.trace")).unwrap();
+    assert_eq!(records_after(&e, 0), records_after(&full, stop_epoch - 5));
+}
+
+#[test]
 fn kill_9_at_random_moments_always_leaves_a_checkpoint_that_resumes_exactly() {
     let (_keep, dir) = setup();
     let (full, weights, took) = reference(&dir);
