@@ -25,6 +25,10 @@ use metrics::MetricTotals;
 use optimizer::{OptimizerState, update};
 use snapshot::{End, Options, Snapshot, Start};
 
+/// Sets evaluated at once may hold at most this many elements in their widest value;
+/// larger ones are evaluated a minibatch at a time.
+const EVAL_CHUNK_ELEMENTS: usize = 1 << 20;
+
 /// The RNG stream that draws dropout masks.
 const DROPOUT_STREAM: u64 = 3;
 
@@ -509,16 +513,27 @@ impl<'p, T: Scalar> Trainer<'p, T> {
     /// The current parameters on the whole validation (or training) set.
     fn evaluate(&mut self, validation: bool) -> Scores {
         let n = if validation { self.validation.as_ref().map_or(0, |v| v.x.nrows()) } else { self.train.x.nrows() };
-        let all: Vec<usize> = (0..n).collect();
-        self.load(&all, validation, false);
+        // A large set is evaluated in minibatch-sized pieces, so that evaluation needs no
+        // buffers beyond the training step's; a small one in one pass, as always.
+        let widest =
+            self.graph().values.iter().map(|v| v.shape.resolve(1).iter().product::<usize>()).max().unwrap_or(1);
+        let chunk = if n.saturating_mul(widest) > EVAL_CHUNK_ELEMENTS { self.info.batch_size.max(1) } else { n.max(1) };
         let forward_len = self.program.graph.insts.len();
-        self.exec.run(&self.params, 0..forward_len);
-        let loss = kernels::scalar(self.exec.value(self.graph().loss, &self.params)).as_f64();
         let mut totals = MetricTotals::new(&self.program.train.metrics);
-        totals.add(
-            kernels::as2(self.exec.value(self.graph().prediction, &self.params)),
-            kernels::as2(self.exec.value(self.graph().y(), &self.params)),
-        );
+        let (mut loss_sum, mut loss) = (0.0, f64::NAN);
+        let all: Vec<usize> = (0..n).collect();
+        for rows in all.chunks(chunk) {
+            self.load(rows, validation, false);
+            self.exec.run(&self.params, 0..forward_len);
+            loss = kernels::scalar(self.exec.value(self.graph().loss, &self.params)).as_f64();
+            loss_sum += loss * rows.len() as f64;
+            totals.add(
+                kernels::as2(self.exec.value(self.graph().prediction, &self.params)),
+                kernels::as2(self.exec.value(self.graph().y(), &self.params)),
+            );
+        }
+        // One piece: its loss as computed (no rescaling, so no rounding is added).
+        let loss = if chunk >= n { loss } else { loss_sum / n as f64 };
         Scores { loss, metrics: totals.values() }
     }
 
