@@ -91,17 +91,11 @@ fn inline(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Opti
     }
     let mut side = |key: &str| -> Option<(Array2<f64>, crate::syntax::ast::Span)> {
         let Some(v) = attrs.get(key) else {
-            diags.push(
-                Diagnostic::error(
-                    Code::Missing,
-                    format!("the `data` block has `x` but no `{key}`"),
-                    spans.block,
-                    format!("`{key}` is missing"),
-                )
-                .with_help(
-                    "give the examples inline: `x = [[0, 1], [1, 0]]` and `y = [[1], [1]]`, one row per example",
-                ),
-            );
+            diags.push(missing_side(
+                key,
+                spans.block,
+                "give the examples inline: `x = [[0, 1], [1, 0]]` and `y = [[1], [1]]`, one row per example",
+            ));
             return None;
         };
         let m = matrix(v, &format!("`{key}`")).and_then(|(r, c, vals)| {
@@ -144,19 +138,22 @@ fn inline(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Opti
     Some(DataSource::Inline { x, y })
 }
 
+/// The `data` block gives `x` but not `key`.
+fn missing_side(key: &str, block: crate::syntax::ast::Span, help: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::Missing,
+        format!("the `data` block has `x` but no `{key}`"),
+        block,
+        format!("`{key}` is missing"),
+    )
+    .with_help(help)
+}
+
 /// `x = npy("x.npy")` and `y = npy("y.npy")`: arrays read when the data is prepared.
 fn arrays(attrs: &Attrs, spans: &mut DataSpans, diags: &mut Diagnostics) -> Option<DataSource> {
     let mut side = |key: &str| -> Option<FilePath> {
         let Some(v) = attrs.get(key) else {
-            diags.push(
-                Diagnostic::error(
-                    Code::Missing,
-                    format!("the `data` block has `x` but no `{key}`"),
-                    spans.block,
-                    "missing",
-                )
-                .with_help("give the targets too: `y = npy(\"y.npy\")`"),
-            );
+            diags.push(missing_side(key, spans.block, "give the targets too: `y = npy(\"y.npy\")`"));
             return None;
         };
         match npy_file(v) {
