@@ -158,6 +158,33 @@ fn an_unwritable_output_exits_4_without_leaving_files() {
 }
 
 #[test]
+fn a_pipe_or_a_symbolic_link_as_output_is_written_through_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let expected = stdout(&nnc(&["run", "specs/seed_forward.nn"]));
+
+    let pipe = dir.path().join("pipe");
+    assert!(Command::new("mkfifo").arg(&pipe).status().unwrap().success());
+    let reader = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::read_to_string(pipe).unwrap())
+    };
+    let o = nnc(&["run", "specs/seed_forward.nn", "-o", pipe.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&pipe).unwrap().file_type().is_fifo(), "the pipe was replaced");
+    assert_eq!(reader.join().unwrap(), expected);
+
+    let real = dir.path().join("real.trace");
+    let link = dir.path().join("link.trace");
+    std::fs::write(&real, "old").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = nnc(&["run", "specs/seed_forward.nn", "-o", link.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), expected);
+}
+
+#[test]
 fn check_on_every_bad_spec_exits_1_or_warns_with_a_location_and_never_panics() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics");
     let mut checked = 0;

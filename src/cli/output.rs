@@ -1,6 +1,8 @@
 //! Output files that are never left half-written: text goes to a temporary file in the
 //! same folder, which is written, synced to disk, renamed over the target, and the folder
 //! synced, so that a crash leaves either the old file or the new one, never a mix.
+//! A target that is not a regular file (`/dev/null`, a pipe, a terminal) is written in
+//! place: renaming over it would replace the device with a plain file.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -10,6 +12,8 @@ use std::path::{Path, PathBuf};
 pub enum Output {
     /// Standard output.
     Stdout(BufWriter<io::Stdout>),
+    /// A device or pipe, written in place.
+    Special(BufWriter<File>),
     /// A temporary file, renamed to `target` by `commit`.
     File {
         /// The file being written.
@@ -22,9 +26,18 @@ pub enum Output {
 }
 
 impl Output {
-    /// Standard output, or a temporary file next to `path`.
+    /// Standard output, a device or pipe as it is, or a temporary file next to `path`
+    /// (next to the file a symbolic link points at, so the link survives).
     pub fn open(path: Option<&Path>) -> io::Result<Output> {
         let Some(target) = path else { return Ok(Output::Stdout(BufWriter::new(io::stdout()))) };
+        let target = match std::fs::symlink_metadata(target) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(target)?,
+            _ => target.to_path_buf(),
+        };
+        if std::fs::metadata(&target).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let file = std::fs::OpenOptions::new().write(true).open(&target)?;
+            return Ok(Output::Special(BufWriter::new(file)));
+        }
         let file_name = target
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the output path names no file"))?;
@@ -33,7 +46,7 @@ impl Output {
         temp_name.push(format!(".{}.tmp", std::process::id()));
         let temp = target.with_file_name(temp_name);
         let file = File::create(&temp)?;
-        Ok(Output::File { writer: BufWriter::new(file), temp, target: target.to_path_buf() })
+        Ok(Output::File { writer: BufWriter::new(file), temp, target })
     }
 
     /// Writes text.
@@ -45,6 +58,7 @@ impl Output {
     pub fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.write_all(bytes),
+            Output::Special(w) => w.write_all(bytes),
             Output::File { writer, .. } => writer.write_all(bytes),
         }
     }
@@ -65,6 +79,7 @@ impl Output {
     pub fn commit(self) -> io::Result<()> {
         match self {
             Output::Stdout(mut w) => w.flush(),
+            Output::Special(mut w) => w.flush(),
             Output::File { writer, temp, target } => {
                 let result = writer
                     .into_inner()
