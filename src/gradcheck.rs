@@ -14,7 +14,7 @@ use crate::autodiff::{AutodiffError, differentiate};
 use crate::data::{Splits, below};
 use crate::ir::{DType, Graph};
 use crate::program::Program;
-use crate::runtime::{Executor, kernels};
+use crate::runtime::Executor;
 use crate::train::init::initial_params;
 
 /// The finite-difference step.
@@ -111,7 +111,7 @@ pub fn check_graph(program: &Program, data: &Splits, graph: &Graph) -> Report {
                     s[j] = value;
                 }
                 exec.run(&probe, 0..forward_len);
-                kernels::scalar(exec.value(graph.loss, &probe))
+                exec.scalar(graph.loss, &probe)
             };
             let numeric = (loss_at(original + STEP) - loss_at(original - STEP)) / (2.0 * STEP);
             loss_at(original);

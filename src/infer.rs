@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayD, ArrayView2};
 use crate::data::Dataset;
 use crate::ir::{DType, Graph};
 use crate::program::Program;
-use crate::runtime::{Executor, Scalar, kernels};
+use crate::runtime::{Executor, Scalar};
 use crate::train::events::Scores;
 use crate::train::metrics::MetricTotals;
 
@@ -45,7 +45,7 @@ fn forward<T: Scalar>(
         None => graph.insts.iter().position(|i| i.out == graph.prediction).map_or(graph.insts.len(), |p| p + 1),
     };
     exec.run(&params, 0..upto);
-    let pred = kernels::as2(exec.value(graph.prediction, &params)).mapv(|v| v.as_f64());
-    let loss = if y.is_some() { kernels::scalar(exec.value(graph.loss, &params)).as_f64() } else { f64::NAN };
+    let pred = exec.matrix(graph.prediction, &params).mapv(|v| v.as_f64());
+    let loss = if y.is_some() { exec.scalar(graph.loss, &params).as_f64() } else { f64::NAN };
     (pred, loss)
 }

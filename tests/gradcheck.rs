@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use nnc::autodiff::differentiate;
 use nnc::ir::verify::verify;
 use nnc::ir::{Activation, DType, Dim, Graph, Init, Loss, Op, Origin, Pass, Shape, ValueId};
-use nnc::runtime::{Executor, kernels};
+use nnc::runtime::Executor;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -103,7 +103,7 @@ fn worst_error(c: &Case) -> f64 {
             .filter(|_| upto == g.insts.len())
             .map(|d| exec.value(*d, params).to_owned())
             .collect();
-        (kernels::scalar(exec.value(c.graph.loss, params)), grads)
+        (exec.scalar(c.graph.loss, params), grads)
     };
     let (_, analytic) = loss_at(&c.params, g.insts.len());
     let forward_len = c.graph.insts.len();

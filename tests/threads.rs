@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use ndarray::Array2;
-use nnc::runtime::kernels::{GEMM_MIN_WORK, matmul};
+use nnc::runtime::kernels::{GEMM_MIN_WORK, Operand, matmul};
 use nnc::runtime::threads::set_threads;
 
 /// Seeded values in [-1, 1) (splitmix64).
@@ -18,6 +18,11 @@ fn filled(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     })
+}
+
+/// A matrix as a product operand.
+fn operand(m: &Array2<f32>, transposed: bool) -> Operand<'_, f32> {
+    Operand { values: m.as_slice().expect("row-major"), shape: m.dim(), transposed }
 }
 
 #[test]
@@ -42,7 +47,7 @@ fn large_products_have_the_same_bits_with_one_and_two_threads() {
         for threads in [1, 2] {
             set_threads(threads);
             let mut out = Array2::<f32>::zeros((m, n));
-            matmul(a.view(), b.view(), ta, tb, out.view_mut());
+            matmul(operand(&a, ta), operand(&b, tb), out.as_slice_mut().expect("row-major"));
             outs.push(out);
         }
         let same = outs[0].iter().zip(outs[1].iter()).all(|(x, y)| x.to_bits() == y.to_bits());

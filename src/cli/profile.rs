@@ -58,7 +58,7 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     let (x, y) = data.train.cast::<T>();
     let mut exec = Executor::<T>::new(&graph);
     let mut params = initial_params::<T>(&program.graph, program.train.seed);
-    let mut state = OptimizerState::new(&params);
+    let mut state = OptimizerState::new(&program.train.optimizer, &params);
     let mut grads: Vec<ArrayD<T>> = params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
     let trainable: Vec<usize> = (0..params.len()).filter(|&i| graph.is_trainable(graph.params[i])).collect();
     let forward_len = program.graph.insts.len();
@@ -67,8 +67,8 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     // One untimed step first: buffers are allocated and caches warm.
     for step in 0..=steps {
         exec.prepare(batch);
-        gather(&x, &rows, exec.input_mut(graph.x()));
-        gather(&y, &rows, exec.input_mut(graph.y()));
+        gather(&x, &rows, exec.input_slice_mut(graph.x()));
+        gather(&y, &rows, exec.input_slice_mut(graph.y()));
         for (mask, _) in graph.masks() {
             exec.input_mut(mask).fill(T::one());
         }

@@ -122,6 +122,7 @@ pub fn run(
     let mut write_error = None;
     let mut checkpoint_error = None;
     let mut epochs = Vec::new();
+    let mut line = String::new();
     let mut progress = Progress::new(program.train.epochs, extras.quiet);
     let result = train_with(&program, &data, level, options, &mut |event| {
         if let (Event::Checkpoint(s), Some(c)) = (event, &checkpoints)
@@ -138,7 +139,11 @@ pub fn run(
             }
         }
         if write_error.is_none()
-            && let Err(e) = out.write(&nnc::trace::format_event(event, format))
+            && let Err(e) = {
+                line.clear();
+                nnc::trace::write_event(&mut line, event, format);
+                out.write(&line)
+            }
         {
             write_error = Some(e);
         }

@@ -13,7 +13,7 @@ pub mod table;
 pub use prepare::{Loader, Splits, prepare};
 pub use spec::DataSpec;
 
-use ndarray::{Array2, ArrayViewMut2};
+use ndarray::Array2;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -45,10 +45,14 @@ impl Dataset {
     }
 }
 
-/// Copies the rows `rows` of `src` into `dst`, in that order.
-pub fn gather<T: Scalar>(src: &Array2<T>, rows: &[usize], mut dst: ArrayViewMut2<T>) {
-    for (mut d, &r) in dst.rows_mut().into_iter().zip(rows) {
-        d.assign(&src.row(r));
+/// Copies the rows `rows` of `src` into `dst` (row-major), in that order.
+pub fn gather<T: Scalar>(src: &Array2<T>, rows: &[usize], dst: &mut [T]) {
+    let cols = src.ncols();
+    for (d, &r) in dst.chunks_exact_mut(cols.max(1)).zip(rows) {
+        match src.row(r).to_slice() {
+            Some(row) => d.copy_from_slice(row),
+            None => d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = v),
+        }
     }
 }
 

@@ -2,9 +2,7 @@
 //! buffer it is given, so the interpreter can allocate buffers once per batch shape.
 //! Reductions run in a fixed order, so results never depend on threads or timing.
 
-use ndarray::{
-    ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, ArrayViewMutD, Zip, linalg::general_mat_mul,
-};
+use ndarray::{ArrayView2, ArrayViewMut2, linalg::general_mat_mul};
 
 use crate::ir::op::CLIP_EPS;
 use crate::ir::{Activation, Loss};
@@ -22,27 +20,58 @@ const TINY_WORK: usize = 4096;
 /// The longest sum the direct path takes.
 const TINY_K: usize = 64;
 
-/// out = op(a) · op(b).
-pub fn matmul<T: Scalar>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb: bool, mut out: ArrayViewMut2<T>) {
-    let a = if ta { a.reversed_axes() } else { a };
-    let b = if tb { b.reversed_axes() } else { b };
-    let (m, k) = a.dim();
-    let n = b.ncols();
+/// A row-major matrix operand: its values, its stored (rows, columns), and whether the
+/// product uses its transpose.
+#[derive(Clone, Copy)]
+pub struct Operand<'a, T> {
+    /// The values, row-major.
+    pub values: &'a [T],
+    /// Rows and columns as stored.
+    pub shape: (usize, usize),
+    /// Whether the product reads it transposed.
+    pub transposed: bool,
+}
+
+impl<'a, T> Operand<'a, T> {
+    /// Rows and columns as the product sees them.
+    fn dims(&self) -> (usize, usize) {
+        if self.transposed { (self.shape.1, self.shape.0) } else { self.shape }
+    }
+
+    /// The element at (i, j) of the matrix the product sees.
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> &'a T {
+        if self.transposed { &self.values[j * self.shape.1 + i] } else { &self.values[i * self.shape.1 + j] }
+    }
+
+    /// The stored matrix as a view, transposed when the product reads it so.
+    fn view(&self) -> ArrayView2<'a, T> {
+        let v = ArrayView2::from_shape(self.shape, self.values).expect("an operand holds its shape");
+        if self.transposed { v.reversed_axes() } else { v }
+    }
+}
+
+/// out = op(a) · op(b), written row-major into `out`.
+pub fn matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T]) {
+    let (m, k) = a.dims();
+    let n = b.dims().1;
     let work = m.saturating_mul(n).saturating_mul(k);
     if work <= TINY_WORK && k <= TINY_K {
         // The same sums as matrixmultiply's FMA kernel (one fused multiply-add per term,
-        // in k order, from zero), without its packing buffers.
+        // in k order, from zero), without its packing buffers or any views.
         for i in 0..m {
             for j in 0..n {
                 let mut acc = T::zero();
                 for p in 0..k {
-                    acc = a[[i, p]].mul_add(b[[p, j]], acc);
+                    acc = a.at(i, p).mul_add(*b.at(p, j), acc);
                 }
-                out[[i, j]] = acc;
+                out[i * n + j] = acc;
             }
         }
         return;
     }
+    let (a, b) = (a.view(), b.view());
+    let mut out = ArrayViewMut2::from_shape((m, n), out).expect("the output holds the product's shape");
     if work < GEMM_MIN_WORK {
         general_mat_mul(T::one(), &a, &b, T::zero(), &mut out);
         return;
@@ -51,7 +80,7 @@ pub fn matmul<T: Scalar>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb: bool,
         1 => gemm::Parallelism::None,
         t => gemm::Parallelism::Rayon(t),
     };
-    let (os, as_, bs) = (out.strides().to_vec(), a.strides(), b.strides());
+    let (as_, bs) = (a.strides(), b.strides());
     // SAFETY: the three views are valid for their shapes and strides, `out` is borrowed
     // mutably and so aliases neither input, and `read_dst = false` means gemm only writes
     // `out` (out = 1 · a·b).
@@ -61,8 +90,8 @@ pub fn matmul<T: Scalar>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb: bool,
             n,
             k,
             out.as_mut_ptr(),
-            os[1],
-            os[0],
+            1,
+            n as isize,
             false,
             a.as_ptr(),
             as_[1],
@@ -81,22 +110,27 @@ pub fn matmul<T: Scalar>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb: bool,
 }
 
 /// out = a + b.
-pub fn add<T: Scalar>(a: ArrayViewD<T>, b: ArrayViewD<T>, out: ArrayViewMutD<T>) {
-    Zip::from(out).and(&a).and(&b).for_each(|o, &a, &b| *o = a + b);
+pub fn add<T: Scalar>(a: &[T], b: &[T], out: &mut [T]) {
+    each_pair(a, b, out, |a, b| a + b);
 }
 
 /// Every row of out = v.
-pub fn broadcast<T: Scalar>(v: ArrayView1<T>, mut out: ArrayViewMut2<T>) {
-    for mut row in out.rows_mut() {
-        row.assign(&v);
+pub fn broadcast<T: Scalar>(v: &[T], out: &mut [T]) {
+    if v.is_empty() {
+        return;
+    }
+    for row in out.chunks_exact_mut(v.len()) {
+        row.copy_from_slice(v);
     }
 }
 
 /// out = the sum of m's rows, added in row order.
-pub fn sum_rows<T: Scalar>(m: ArrayView2<T>, mut out: ArrayViewMut1<T>) {
+pub fn sum_rows<T: Scalar>(m: &[T], cols: usize, out: &mut [T]) {
     out.fill(T::zero());
-    for row in m.rows() {
-        Zip::from(&mut out).and(&row).for_each(|o, &r| *o = *o + r);
+    for row in rows(m, cols) {
+        for (o, &r) in out.iter_mut().zip(row) {
+            *o = *o + r;
+        }
     }
 }
 
@@ -182,36 +216,34 @@ pub fn activation_grad<T: Scalar>(f: Activation, x: T, y: T) -> T {
 }
 
 /// out = f(x).
-pub fn activate<T: Scalar>(f: Activation, x: ArrayViewD<T>, out: ArrayViewMutD<T>) {
-    Zip::from(out).and(&x).for_each(|o, &x| *o = activation(f, x));
+pub fn activate<T: Scalar>(f: Activation, x: &[T], out: &mut [T]) {
+    for (o, &x) in out.iter_mut().zip(x) {
+        *o = activation(f, x);
+    }
 }
 
 /// out = f'(x) · dy.
-pub fn activate_grad<T: Scalar>(
-    f: Activation,
-    x: ArrayViewD<T>,
-    y: ArrayViewD<T>,
-    dy: ArrayViewD<T>,
-    out: ArrayViewMutD<T>,
-) {
-    Zip::from(out).and(&x).and(&y).and(&dy).for_each(|o, &x, &y, &d| *o = d * activation_grad(f, x, y));
+pub fn activate_grad<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: &mut [T]) {
+    for (((o, &x), &y), &d) in out.iter_mut().zip(x).zip(y).zip(dy) {
+        *o = d * activation_grad(f, x, y);
+    }
 }
 
 /// out = a · b, elementwise.
-pub fn mul<T: Scalar>(a: ArrayViewD<T>, b: ArrayViewD<T>, out: ArrayViewMutD<T>) {
-    Zip::from(out).and(&a).and(&b).for_each(|o, &a, &b| *o = a * b);
+pub fn mul<T: Scalar>(a: &[T], b: &[T], out: &mut [T]) {
+    each_pair(a, b, out, |a, b| a * b);
 }
 
 /// l1·Σ|w| + l2·Σw², summed in memory order.
-pub fn penalty<T: Scalar>(l1: f64, l2: f64, w: ArrayViewD<T>) -> T {
+pub fn penalty<T: Scalar>(l1: f64, l2: f64, w: &[T]) -> T {
     let (l1, l2) = (T::of_f64(l1), T::of_f64(l2));
     w.iter().fold(T::zero(), |s, &w| s + l1 * w.abs() + l2 * w * w)
 }
 
 /// out = dl·(l1·sign(w) + 2·l2·w), with sign(0) = 0.
-pub fn penalty_grad<T: Scalar>(l1: f64, l2: f64, w: ArrayViewD<T>, dl: T, out: ArrayViewMutD<T>) {
+pub fn penalty_grad<T: Scalar>(l1: f64, l2: f64, w: &[T], dl: T, out: &mut [T]) {
     let (l1, l2, two) = (T::of_f64(l1), T::of_f64(l2), T::of_f64(2.0));
-    Zip::from(out).and(&w).for_each(|o, &w| {
+    for (o, &w) in out.iter_mut().zip(w) {
         let sign = if w > T::zero() {
             T::one()
         } else if w < T::zero() {
@@ -220,28 +252,43 @@ pub fn penalty_grad<T: Scalar>(l1: f64, l2: f64, w: ArrayViewD<T>, dl: T, out: A
             T::zero()
         };
         *o = dl * (l1 * sign + two * l2 * w);
-    });
+    }
 }
 
-/// Row-wise softmax, shifted by the row maximum so that exp never overflows.
-pub fn softmax<T: Scalar>(x: ArrayView2<T>, mut out: ArrayViewMut2<T>) {
-    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
+/// Row-wise softmax of rows of `cols` values, shifted by the row maximum so that exp
+/// never overflows.
+pub fn softmax<T: Scalar>(x: &[T], cols: usize, out: &mut [T]) {
+    for (xr, or) in rows(x, cols).zip(rows_mut(out, cols)) {
         let max = xr.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
         let mut sum = T::zero();
-        for (o, &v) in or.iter_mut().zip(xr.iter()) {
+        for (o, &v) in or.iter_mut().zip(xr) {
             *o = (v - max).exp();
             sum = sum + *o;
         }
-        or.mapv_inplace(|v| v / sum);
+        for o in or.iter_mut() {
+            *o = *o / sum;
+        }
     }
 }
 
 /// Softmax's vector-Jacobian product: out = y (dy - sum(dy y)) per row.
-pub fn softmax_grad<T: Scalar>(y: ArrayView2<T>, dy: ArrayView2<T>, mut out: ArrayViewMut2<T>) {
-    for ((yr, dr), mut or) in y.rows().into_iter().zip(dy.rows()).zip(out.rows_mut()) {
-        let s = yr.iter().zip(dr.iter()).fold(T::zero(), |s, (&y, &d)| s + y * d);
-        Zip::from(&mut or).and(&yr).and(&dr).for_each(|o, &y, &d| *o = y * (d - s));
+pub fn softmax_grad<T: Scalar>(y: &[T], dy: &[T], cols: usize, out: &mut [T]) {
+    for ((yr, dr), or) in rows(y, cols).zip(rows(dy, cols)).zip(rows_mut(out, cols)) {
+        let s = yr.iter().zip(dr).fold(T::zero(), |s, (&y, &d)| s + y * d);
+        for ((o, &y), &d) in or.iter_mut().zip(yr).zip(dr) {
+            *o = y * (d - s);
+        }
     }
+}
+
+/// The rows of a row-major matrix with `cols` columns.
+fn rows<T>(m: &[T], cols: usize) -> std::slice::ChunksExact<'_, T> {
+    m.chunks_exact(cols.max(1))
+}
+
+/// The rows of a row-major matrix with `cols` columns, to write.
+fn rows_mut<T>(m: &mut [T], cols: usize) -> std::slice::ChunksExactMut<'_, T> {
+    m.chunks_exact_mut(cols.max(1))
 }
 
 fn clip<T: Scalar>(p: T) -> T {
@@ -260,45 +307,44 @@ fn class_index<T: Scalar>(t: T, k: usize) -> Option<usize> {
     (v >= 0.0 && v.fract() == 0.0 && v < k as f64).then_some(v as usize)
 }
 
-/// The loss of predictions `p` against targets `t`, as a mean over the batch.
-pub fn loss<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>) -> T {
-    let rows = T::of_f64(p.nrows() as f64);
+/// The loss of predictions `p` against targets `t` (rows of `p_cols` and `t_cols`
+/// values), as a mean over the batch.
+pub fn loss<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols: usize) -> T {
+    let rows_n = T::of_f64((p.len() / p_cols.max(1)) as f64);
     let elems = T::of_f64(p.len() as f64);
     let (zero, one, half) = (T::zero(), T::one(), T::of_f64(0.5));
-    let mut sum = zero;
-    match kind {
-        Loss::Mse => Zip::from(&p).and(&t).for_each(|&p, &t| sum = sum + (p - t) * (p - t)),
-        Loss::Mae => Zip::from(&p).and(&t).for_each(|&p, &t| sum = sum + (p - t).abs()),
+    let pairs = p.iter().copied().zip(t.iter().copied());
+    let sum = match kind {
+        Loss::Mse => pairs.fold(zero, |sum, (p, t)| sum + (p - t) * (p - t)),
+        Loss::Mae => pairs.fold(zero, |sum, (p, t)| sum + (p - t).abs()),
         Loss::Huber(delta) => {
             let d = T::of_f64(delta);
-            Zip::from(&p).and(&t).for_each(|&p, &t| {
+            pairs.fold(zero, |sum, (p, t)| {
                 let e = (p - t).abs();
-                sum = sum + if e <= d { half * e * e } else { d * (e - half * d) };
+                sum + if e <= d { half * e * e } else { d * (e - half * d) }
             })
         }
-        Loss::BinaryCrossentropy => Zip::from(&p).and(&t).for_each(|&p, &t| {
+        Loss::BinaryCrossentropy => pairs.fold(zero, |sum, (p, t)| {
             let p = clip(p);
-            sum = sum - (t * p.ln() + (one - t) * (one - p).ln());
+            sum - (t * p.ln() + (one - t) * (one - p).ln())
         }),
-        Loss::BinaryCrossentropyLogits => Zip::from(&p).and(&t).for_each(|&z, &t| {
-            sum = sum + z.max(zero) - z * t + (-z.abs()).exp().ln_1p();
-        }),
-        Loss::CategoricalCrossentropy => Zip::from(&p).and(&t).for_each(|&p, &t| sum = sum - t * clip(p).ln()),
-        Loss::SparseCategoricalCrossentropy => {
-            for (pr, tr) in p.rows().into_iter().zip(t.rows()) {
-                sum = sum - class_index(tr[0], pr.len()).map_or(T::nan(), |c| clip(pr[c]).ln());
-            }
+        Loss::BinaryCrossentropyLogits => {
+            pairs.fold(zero, |sum, (z, t)| sum + z.max(zero) - z * t + (-z.abs()).exp().ln_1p())
         }
-    }
+        Loss::CategoricalCrossentropy => pairs.fold(zero, |sum, (p, t)| sum - t * clip(p).ln()),
+        Loss::SparseCategoricalCrossentropy => rows(p, p_cols)
+            .zip(rows(t, t_cols))
+            .fold(zero, |sum, (pr, tr)| sum - class_index(tr[0], pr.len()).map_or(T::nan(), |c| clip(pr[c]).ln())),
+    };
     match kind {
-        Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => sum / rows,
+        Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => sum / rows_n,
         _ => sum / elems,
     }
 }
 
 /// The loss's gradient with respect to `p`, times `dl`. Zero where `p` was clipped.
-pub fn loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>, dl: T, mut out: ArrayViewMut2<T>) {
-    let rows = T::of_f64(p.nrows() as f64);
+pub fn loss_grad<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols: usize, dl: T, out: &mut [T]) {
+    let rows_n = T::of_f64((p.len() / p_cols.max(1)) as f64);
     let elems = T::of_f64(p.len() as f64);
     let (zero, one, two) = (T::zero(), T::one(), T::of_f64(2.0));
     let sign = |e: T| {
@@ -311,84 +357,69 @@ pub fn loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>, dl: 
         }
     };
     if kind == Loss::SparseCategoricalCrossentropy {
-        for ((pr, tr), mut or) in p.rows().into_iter().zip(t.rows()).zip(out.rows_mut()) {
+        for ((pr, tr), or) in rows(p, p_cols).zip(rows(t, t_cols)).zip(rows_mut(out, p_cols)) {
             or.fill(zero);
             match class_index(tr[0], pr.len()) {
-                Some(c) if inside_clip(pr[c]) => or[c] = -dl / pr[c] / rows,
+                Some(c) if inside_clip(pr[c]) => or[c] = -dl / pr[c] / rows_n,
                 Some(_) => {}
                 None => or.fill(T::nan()),
             }
         }
         return;
     }
-    let z = Zip::from(out).and(&p).and(&t);
     match kind {
-        Loss::Mse => z.for_each(|o, &p, &t| *o = dl * two * (p - t) / elems),
-        Loss::Mae => z.for_each(|o, &p, &t| *o = dl * sign(p - t) / elems),
+        Loss::Mse => each_pair(p, t, out, |p, t| dl * two * (p - t) / elems),
+        Loss::Mae => each_pair(p, t, out, |p, t| dl * sign(p - t) / elems),
         Loss::Huber(delta) => {
             let d = T::of_f64(delta);
-            z.for_each(|o, &p, &t| {
+            each_pair(p, t, out, |p, t| {
                 let e = p - t;
-                *o = dl * if e.abs() <= d { e } else { d * sign(e) } / elems;
+                dl * if e.abs() <= d { e } else { d * sign(e) } / elems
             })
         }
         Loss::BinaryCrossentropy => {
-            z.for_each(|o, &p, &t| *o = if inside_clip(p) { dl * (p - t) / (p * (one - p)) / elems } else { zero })
+            each_pair(p, t, out, |p, t| if inside_clip(p) { dl * (p - t) / (p * (one - p)) / elems } else { zero })
         }
-        Loss::BinaryCrossentropyLogits => z.for_each(|o, &z, &t| *o = dl * (sigmoid(z) - t) / elems),
+        Loss::BinaryCrossentropyLogits => each_pair(p, t, out, |z, t| dl * (sigmoid(z) - t) / elems),
         Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => {
-            z.for_each(|o, &p, &t| *o = if inside_clip(p) { -dl * t / p / rows } else { zero })
+            each_pair(p, t, out, |p, t| if inside_clip(p) { -dl * t / p / rows_n } else { zero })
         }
+    }
+}
+
+/// out[i] = f(a[i], b[i]).
+fn each_pair<T: Copy>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = f(a, b);
     }
 }
 
 /// The gradient with respect to the logits of softmax + (sparse) categorical
 /// cross-entropy (`dl (p sum(t) - t) / rows` per row, t one-hot for sparse targets) or
 /// sigmoid + binary cross-entropy (`dl (p - t) / elements`), given the probabilities `p`.
-pub fn logits_loss_grad<T: Scalar>(kind: Loss, p: ArrayView2<T>, t: ArrayView2<T>, dl: T, mut out: ArrayViewMut2<T>) {
-    let rows = T::of_f64(p.nrows() as f64);
+pub fn logits_loss_grad<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols: usize, dl: T, out: &mut [T]) {
+    let rows_n = T::of_f64((p.len() / p_cols.max(1)) as f64);
     let elems = T::of_f64(p.len() as f64);
     match kind {
         Loss::CategoricalCrossentropy => {
-            for ((pr, tr), mut or) in p.rows().into_iter().zip(t.rows()).zip(out.rows_mut()) {
+            for ((pr, tr), or) in rows(p, p_cols).zip(rows(t, t_cols)).zip(rows_mut(out, p_cols)) {
                 let total = tr.iter().fold(T::zero(), |s, &v| s + v);
-                Zip::from(&mut or).and(&pr).and(&tr).for_each(|o, &p, &t| *o = dl * (p * total - t) / rows);
+                for ((o, &p), &t) in or.iter_mut().zip(pr).zip(tr) {
+                    *o = dl * (p * total - t) / rows_n;
+                }
             }
         }
         Loss::SparseCategoricalCrossentropy => {
-            for ((pr, tr), mut or) in p.rows().into_iter().zip(t.rows()).zip(out.rows_mut()) {
-                Zip::from(&mut or).and(&pr).for_each(|o, &p| *o = dl * p / rows);
+            for ((pr, tr), or) in rows(p, p_cols).zip(rows(t, t_cols)).zip(rows_mut(out, p_cols)) {
+                for (o, &p) in or.iter_mut().zip(pr) {
+                    *o = dl * p / rows_n;
+                }
                 match class_index(tr[0], pr.len()) {
-                    Some(c) => or[c] = or[c] - dl / rows,
+                    Some(c) => or[c] = or[c] - dl / rows_n,
                     None => or.fill(T::nan()),
                 }
             }
         }
-        _ => Zip::from(out).and(&p).and(&t).for_each(|o, &p, &t| *o = dl * (p - t) / elems),
+        _ => each_pair(p, t, out, |p, t| dl * (p - t) / elems),
     }
-}
-
-/// Views a value as a matrix; the IR's shape rules guarantee the rank.
-pub fn as2<T>(v: ArrayViewD<'_, T>) -> ArrayView2<'_, T> {
-    v.into_dimensionality().expect("the shape rule makes this value a matrix")
-}
-
-/// Views a value as a vector; the IR's shape rules guarantee the rank.
-pub fn as1<T>(v: ArrayViewD<'_, T>) -> ArrayView1<'_, T> {
-    v.into_dimensionality().expect("the shape rule makes this value a vector")
-}
-
-/// Views an output buffer as a matrix.
-pub fn as2_mut<T>(v: ArrayViewMutD<'_, T>) -> ArrayViewMut2<'_, T> {
-    v.into_dimensionality().expect("the shape rule makes this value a matrix")
-}
-
-/// Views an output buffer as a vector.
-pub fn as1_mut<T>(v: ArrayViewMutD<'_, T>) -> ArrayViewMut1<'_, T> {
-    v.into_dimensionality().expect("the shape rule makes this value a vector")
-}
-
-/// Sums along no axis: the single element of a scalar value.
-pub fn scalar<T: Scalar>(v: ArrayViewD<T>) -> T {
-    v.iter().next().copied().unwrap_or_else(T::nan)
 }

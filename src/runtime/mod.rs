@@ -14,8 +14,20 @@ use std::ops::Range;
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
 
 use crate::ir::{Def, Graph, Op, ValueId};
-use kernels::{as1, as1_mut, as2, as2_mut};
 pub use scalar::Scalar;
+
+/// One batch size's buffers: a flat row-major vector per value (empty for parameters),
+/// with its dimensions and the matrix (rows, columns) the kernels see.
+struct BufferSet<T> {
+    /// The batch size these buffers hold.
+    batch: usize,
+    /// The contents of every non-parameter value.
+    data: Vec<Vec<T>>,
+    /// Every value's dimensions at this batch size.
+    dims: Vec<Vec<usize>>,
+    /// Every value as a matrix: a scalar is 1×1, a vector of n is 1×n.
+    matrix: Vec<(usize, usize)>,
+}
 
 /// Runs one graph, owning a buffer for every non-parameter value per batch size.
 pub struct Executor<T> {
@@ -23,12 +35,9 @@ pub struct Executor<T> {
     /// For each value, its index among the graph's parameters.
     param_index: Vec<Option<usize>>,
     /// Buffer sets, one per batch size seen.
-    sets: Vec<(usize, Vec<ArrayD<T>>)>,
+    sets: Vec<BufferSet<T>>,
     /// The set in use.
     active: usize,
-    /// An empty array that stands in for an instruction's output while the instruction
-    /// writes it (so that no step allocates).
-    spare: Option<ArrayD<T>>,
 }
 
 impl<T: Scalar> Executor<T> {
@@ -38,13 +47,7 @@ impl<T: Scalar> Executor<T> {
         for (i, p) in graph.params.iter().enumerate() {
             param_index[p.0] = Some(i);
         }
-        Executor {
-            graph: graph.clone(),
-            param_index,
-            sets: Vec::new(),
-            active: 0,
-            spare: Some(ArrayD::zeros(IxDyn(&[0]))),
-        }
+        Executor { graph: graph.clone(), param_index, sets: Vec::new(), active: 0 }
     }
 
     /// The graph this executor runs.
@@ -54,26 +57,43 @@ impl<T: Scalar> Executor<T> {
 
     /// Selects the buffers for a batch of `batch` rows, allocating them the first time.
     pub fn prepare(&mut self, batch: usize) {
-        if let Some(i) = self.sets.iter().position(|(b, _)| *b == batch) {
+        if let Some(i) = self.sets.iter().position(|s| s.batch == batch) {
             self.active = i;
             return;
         }
-        let buffers = self
+        let dims: Vec<Vec<usize>> = self.graph.values.iter().map(|v| v.shape.resolve(batch)).collect();
+        let data = self
             .graph
             .values
             .iter()
-            .map(|v| match v.def {
-                Def::Param { .. } => ArrayD::zeros(IxDyn(&[])),
-                _ => ArrayD::zeros(IxDyn(&v.shape.resolve(batch))),
+            .zip(&dims)
+            .map(|(v, d)| match v.def {
+                Def::Param { .. } => Vec::new(),
+                _ => vec![T::zero(); d.iter().product()],
             })
             .collect();
-        self.sets.push((batch, buffers));
+        let matrix = dims
+            .iter()
+            .map(|d| match d[..] {
+                [] => (1, 1),
+                [n] => (1, n),
+                [r, c] => (r, c),
+                _ => (d[0], d[1..].iter().product()),
+            })
+            .collect();
+        self.sets.push(BufferSet { batch, data, dims, matrix });
         self.active = self.sets.len() - 1;
     }
 
     /// The buffer of a batch input (`x`, `y` or a dropout mask), to be filled before `run`.
     pub fn input_mut(&mut self, id: ValueId) -> ArrayViewMut2<'_, T> {
-        as2_mut(self.sets[self.active].1[id.0].view_mut())
+        let set = &mut self.sets[self.active];
+        as_matrix(set.matrix[id.0], &mut set.data[id.0])
+    }
+
+    /// The buffer of a batch input as a row-major slice.
+    pub fn input_slice_mut(&mut self, id: ValueId) -> &mut [T] {
+        &mut self.sets[self.active].data[id.0]
     }
 
     /// Prepares for the examples of `x`, copies them (and the targets `y`, when given) into
@@ -91,12 +111,29 @@ impl<T: Scalar> Executor<T> {
         }
     }
 
-    /// A value's current contents (parameters come from `params`).
-    pub fn value<'a>(&'a self, id: ValueId, params: &'a [ArrayD<T>]) -> ArrayViewD<'a, T> {
+    /// A value's current contents, row-major (parameters come from `params`).
+    pub fn slice<'a>(&'a self, id: ValueId, params: &'a [ArrayD<T>]) -> &'a [T] {
         match self.param_index[id.0] {
-            Some(i) => params[i].view(),
-            None => self.sets[self.active].1[id.0].view(),
+            Some(i) => params[i].as_slice().expect("parameters are stored row-major"),
+            None => &self.sets[self.active].data[id.0],
         }
+    }
+
+    /// A value's current contents, in its own dimensions.
+    pub fn value<'a>(&'a self, id: ValueId, params: &'a [ArrayD<T>]) -> ArrayViewD<'a, T> {
+        let dims = &self.sets[self.active].dims[id.0];
+        ArrayViewD::from_shape(IxDyn(dims), self.slice(id, params)).expect("a buffer holds its shape")
+    }
+
+    /// A value's current contents as a matrix (a scalar is 1×1, a vector a single row).
+    pub fn matrix<'a>(&'a self, id: ValueId, params: &'a [ArrayD<T>]) -> ArrayView2<'a, T> {
+        let shape = self.sets[self.active].matrix[id.0];
+        ArrayView2::from_shape(shape, self.slice(id, params)).expect("a buffer holds its shape")
+    }
+
+    /// The single element of a scalar value.
+    pub fn scalar(&self, id: ValueId, params: &[ArrayD<T>]) -> T {
+        self.slice(id, params).first().copied().unwrap_or_else(T::nan)
     }
 
     /// Runs the instructions in `range` (indices into the graph's instruction list).
@@ -104,42 +141,47 @@ impl<T: Scalar> Executor<T> {
         for i in range {
             let inst = &self.graph.insts[i];
             let out_id = inst.out.0;
-            let spare = self.spare.take().expect("the spare array is back after every instruction");
-            let mut out = std::mem::replace(&mut self.sets[self.active].1[out_id], spare);
+            // The output leaves its slot while the instruction writes it (a vector moves
+            // without allocating), so the inputs can be borrowed beside it.
+            let mut out = std::mem::take(&mut self.sets[self.active].data[out_id]);
             {
-                let arg = |k: usize| self.value(inst.args[k], params);
-                let o = out.view_mut();
+                let arg = |k: usize| self.slice(inst.args[k], params);
+                let cols = |k: usize| self.sets[self.active].matrix[inst.args[k].0].1;
+                let operand = |k: usize, transposed: bool| kernels::Operand {
+                    values: self.slice(inst.args[k], params),
+                    shape: self.sets[self.active].matrix[inst.args[k].0],
+                    transposed,
+                };
+                let o = &mut out;
                 match &inst.op {
                     Op::MatMul { transpose_a, transpose_b } => {
-                        kernels::matmul(as2(arg(0)), as2(arg(1)), *transpose_a, *transpose_b, as2_mut(o))
+                        kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o)
                     }
                     Op::Add => kernels::add(arg(0), arg(1), o),
                     Op::Mul => kernels::mul(arg(0), arg(1), o),
-                    Op::Penalty { l1, l2 } => {
-                        let v = kernels::penalty(*l1, *l2, arg(0));
-                        out.fill(v);
+                    Op::Penalty { l1, l2 } => o.fill(kernels::penalty(*l1, *l2, arg(0))),
+                    Op::PenaltyGrad { l1, l2 } => {
+                        kernels::penalty_grad(*l1, *l2, arg(0), self.scalar(inst.args[1], params), o)
                     }
-                    Op::PenaltyGrad { l1, l2 } => kernels::penalty_grad(*l1, *l2, arg(0), kernels::scalar(arg(1)), o),
-                    Op::Broadcast => kernels::broadcast(as1(arg(0)), as2_mut(o)),
-                    Op::SumRows => kernels::sum_rows(as2(arg(0)), as1_mut(o)),
+                    Op::Broadcast => kernels::broadcast(arg(0), o),
+                    Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
                     Op::Activate(f) => kernels::activate(*f, arg(0), o),
                     Op::ActivateGrad(f) => kernels::activate_grad(*f, arg(0), arg(1), arg(2), o),
-                    Op::Softmax => kernels::softmax(as2(arg(0)), as2_mut(o)),
-                    Op::SoftmaxGrad => kernels::softmax_grad(as2(arg(0)), as2(arg(1)), as2_mut(o)),
-                    Op::Loss(l) => {
-                        let v = kernels::loss(*l, as2(arg(0)), as2(arg(1)));
-                        out.fill(v);
-                    }
+                    Op::Softmax => kernels::softmax(arg(0), cols(0), o),
+                    Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
+                    Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
                     Op::LossGrad(l) => {
-                        kernels::loss_grad(*l, as2(arg(0)), as2(arg(1)), kernels::scalar(arg(2)), as2_mut(o))
+                        let dl = self.scalar(inst.args[2], params);
+                        kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), dl, o)
                     }
                     Op::LogitsLossGrad(l) => {
-                        kernels::logits_loss_grad(*l, as2(arg(0)), as2(arg(1)), kernels::scalar(arg(2)), as2_mut(o))
+                        let dl = self.scalar(inst.args[2], params);
+                        kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), dl, o)
                     }
-                    Op::Constant(c) => out.fill(T::of_f64(*c)),
+                    Op::Constant(c) => o.fill(T::of_f64(*c)),
                 }
             }
-            self.spare = Some(std::mem::replace(&mut self.sets[self.active].1[out_id], out));
+            self.sets[self.active].data[out_id] = out;
         }
     }
 
@@ -148,6 +190,11 @@ impl<T: Scalar> Executor<T> {
         self.graph.insts[range]
             .iter()
             .map(|inst| inst.out)
-            .find(|v| self.value(*v, params).iter().any(|x| !x.is_finite()))
+            .find(|v| self.slice(*v, params).iter().any(|x| !x.is_finite()))
     }
+}
+
+/// A flat buffer viewed as a matrix of `shape`.
+fn as_matrix<T>(shape: (usize, usize), buffer: &mut [T]) -> ArrayViewMut2<'_, T> {
+    ArrayViewMut2::from_shape(shape, buffer).expect("a buffer holds its shape")
 }

@@ -8,34 +8,68 @@
 
 /// Formats one value in the trace's float format.
 pub fn fmt_float(x: f64) -> String {
+    let mut out = String::new();
+    write_float(&mut out, x);
+    out
+}
+
+/// Appends one value in the trace's float format to `out`, without allocating beyond
+/// `out`'s own growth (traces format one or more floats per step).
+pub fn write_float(out: &mut String, x: f64) {
+    use std::io::Write;
     if x.is_nan() {
-        return "nan".into();
+        return out.push_str("nan");
     }
     if x.is_infinite() {
-        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+        return out.push_str(if x > 0.0 { "inf" } else { "-inf" });
     }
     if x == 0.0 {
-        return "0".into();
+        return out.push('0');
     }
-    let sci = format!("{x:.6e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    // `-d.dddddde-ddd` fits in 16 bytes.
+    let mut sci = [0u8; 32];
+    let len = {
+        let mut cursor = std::io::Cursor::new(&mut sci[..]);
+        let _ = write!(cursor, "{x:.6e}");
+        cursor.position() as usize
+    };
+    let sci = std::str::from_utf8(&sci[..len]).unwrap_or("0e0");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     if !(-5..7).contains(&exp) {
-        return format!("{}e{exp}", trim(mantissa));
+        out.push_str(trim(mantissa));
+        let _ = std::fmt::Write::write_fmt(out, format_args!("e{exp}"));
+        return;
     }
     // The same 7 rounded digits, written in plain decimal.
     let (sign, digits) = match mantissa.strip_prefix('-') {
         Some(m) => ("-", m),
         None => ("", mantissa),
     };
-    let digits: String = digits.chars().filter(char::is_ascii_digit).collect();
-    let plain = if exp >= 0 {
-        let (int, frac) = digits.split_at(exp as usize + 1);
-        format!("{sign}{int}.{frac}")
-    } else {
-        format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
+    let mut plain = [0u8; 24];
+    let mut n = 0;
+    let mut push = |b: u8| {
+        plain[n] = b;
+        n += 1;
     };
-    trim(&plain).to_string()
+    let digits = digits.bytes().filter(u8::is_ascii_digit);
+    if exp >= 0 {
+        for (k, d) in digits.enumerate() {
+            if k == exp as usize + 1 {
+                push(b'.');
+            }
+            push(d);
+        }
+    } else {
+        push(b'0');
+        push(b'.');
+        for _ in 0..(-exp - 1) {
+            push(b'0');
+        }
+        digits.for_each(&mut push);
+    }
+    out.push_str(sign);
+    out.push_str(trim(std::str::from_utf8(&plain[..n]).unwrap_or("0")));
 }
 
 fn trim(s: &str) -> &str {

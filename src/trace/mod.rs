@@ -21,13 +21,44 @@ pub enum Format {
 
 /// The lines of one event in the given format, each ending in a newline.
 pub fn format_event(event: &Event, format: Format) -> String {
-    record::records_of(event)
-        .iter()
-        .map(|r| match format {
-            Format::Text => record::to_text(r) + "\n",
-            Format::Json => serde_json::to_string(r).unwrap_or_default() + "\n",
-        })
-        .collect()
+    let mut out = String::new();
+    write_event(&mut out, event, format);
+    out
+}
+
+/// Appends the lines of one event to `out`. The records written once per step or epoch
+/// go straight to text, without building records first.
+pub fn write_event(out: &mut String, event: &Event, format: Format) {
+    use std::fmt::Write;
+    match (event, format) {
+        (Event::Step { epoch, step, loss }, Format::Text) => {
+            let _ = write!(out, "step epoch {epoch} step {step} loss ");
+            float::write_float(out, *loss);
+            out.push('\n');
+        }
+        (Event::Epoch { epoch, lr, train, validation }, Format::Text) => {
+            let _ = write!(out, "epoch {epoch} lr ");
+            float::write_float(out, *lr);
+            for (prefix, scores) in std::iter::once(("", *train)).chain(validation.map(|v| ("val_", v))) {
+                let _ = write!(out, " {prefix}loss ");
+                float::write_float(out, scores.loss);
+                for (m, v) in &scores.metrics {
+                    let _ = write!(out, " {prefix}{} ", m.name());
+                    float::write_float(out, *v);
+                }
+            }
+            out.push('\n');
+        }
+        _ => {
+            for r in record::records_of(event) {
+                match format {
+                    Format::Text => out.push_str(&record::to_text(&r)),
+                    Format::Json => out.push_str(&serde_json::to_string(&r).unwrap_or_default()),
+                }
+                out.push('\n');
+            }
+        }
+    }
 }
 
 /// Trains a program and returns its whole text trace with the result. (The CLI streams

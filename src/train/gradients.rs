@@ -3,7 +3,7 @@
 
 use ndarray::ArrayD;
 
-use crate::runtime::{Executor, Scalar, kernels};
+use crate::runtime::{Executor, Scalar};
 
 /// Runs the whole differentiated graph: forward values, loss and gradients.
 pub fn backprop<T: Scalar>(exec: &mut Executor<T>, params: &[ArrayD<T>]) {
@@ -25,7 +25,7 @@ pub fn finite_difference<T: Scalar>(
 ) {
     let n = exec.graph().insts.len();
     let loss = exec.graph().loss;
-    let before = kernels::scalar(exec.value(loss, params));
+    let before = exec.scalar(loss, params);
     let h = T::of_f64(step);
     let trainable: Vec<bool> = exec.graph().params.iter().map(|p| exec.graph().is_trainable(*p)).collect();
     for i in (0..params.len()).filter(|i| trainable[*i]) {
@@ -33,7 +33,7 @@ pub fn finite_difference<T: Scalar>(
             let original = params[i].as_slice_memory_order().map_or(T::zero(), |s| s[j]);
             set(&mut params[i], j, original + h);
             exec.run(params, 0..n);
-            let after = kernels::scalar(exec.value(loss, params));
+            let after = exec.scalar(loss, params);
             probe(i, j, after);
             set(&mut grads[i], j, (after - before) / h);
             set(&mut params[i], j, original);

@@ -18,7 +18,7 @@ use crate::autodiff::{AutodiffError, differentiate};
 use crate::data::{Dataset, Shuffler, Splits, gather};
 use crate::ir::{DType, Def, Graph, ValueId};
 use crate::program::{GradientMode, Metric, Program};
-use crate::runtime::{Executor, Scalar, kernels};
+use crate::runtime::{Executor, Scalar};
 use crate::syntax::ast::Span;
 use events::{Event, Level, MAX_REPORTED_PARAMS, RunInfo, Scores, Stage, TensorValues};
 use metrics::MetricTotals;
@@ -187,12 +187,12 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         let (params, state, start) = match &options.start {
             Start::Fresh => {
                 let params = init::initial_params::<T>(&program.graph, cfg.seed);
-                let state = OptimizerState::new(&params);
+                let state = OptimizerState::new(&cfg.optimizer, &params);
                 (params, state, None)
             }
             Start::Params { params, from } => {
                 let params = from_f64(params);
-                let state = OptimizerState::new(&params);
+                let state = OptimizerState::new(&cfg.optimizer, &params);
                 (params, state, Some(format!("weights {from}")))
             }
             Start::Resume(s) => {
@@ -363,11 +363,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             shuffle_pos,
             dropout_pos: self.dropout.get_word_pos(),
             params: to_f64(&self.params),
-            optimizer: OptimizerState {
-                step: self.state.step,
-                first: to_f64(&self.state.first),
-                second: to_f64(&self.state.second),
-            },
+            optimizer: self.state.to_f64(&self.params),
             best: best.map(|(v, e, p)| (*v, *e, to_f64(p))),
         }
     }
@@ -411,14 +407,13 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             GradientMode::Backprop => gradients::backprop(&mut self.exec, &self.params),
             GradientMode::FiniteDifference { .. } => self.exec.run(&self.params, 0..forward_len),
         }
-        let loss = kernels::scalar(self.exec.value(loss_id, &self.params)).as_f64();
+        let loss = self.exec.scalar(loss_id, &self.params).as_f64();
         if !loss.is_finite() {
             return Err(self.diverged(epoch, step, true, sink));
         }
-        totals.add(
-            kernels::as2(self.exec.value(pred, &self.params)),
-            kernels::as2(self.exec.value(self.graph().y(), &self.params)),
-        );
+        if !self.program.train.metrics.is_empty() {
+            totals.add(self.exec.matrix(pred, &self.params), self.exec.matrix(self.graph().y(), &self.params));
+        }
         if self.level == Level::Full {
             let inputs = (0..self.graph().values.len())
                 .map(ValueId)
@@ -433,7 +428,9 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         } else {
             for (g, id) in self.grads.iter_mut().zip(&self.exec.graph().grads) {
                 if let Some(id) = id {
-                    g.assign(&self.exec.value(*id, &self.params));
+                    g.as_slice_mut()
+                        .expect("gradients are stored row-major")
+                        .copy_from_slice(self.exec.slice(*id, &self.params));
                 }
             }
         }
@@ -493,8 +490,8 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         self.exec.prepare(rows.len());
         let set = if validation { self.validation.as_ref().unwrap_or(&self.train) } else { &self.train };
         let (x, y) = (self.exec.graph().x(), self.exec.graph().y());
-        gather(&set.x, rows, self.exec.input_mut(x));
-        gather(&set.y, rows, self.exec.input_mut(y));
+        gather(&set.x, rows, self.exec.input_slice_mut(x));
+        gather(&set.y, rows, self.exec.input_slice_mut(y));
         for k in 0..self.masks.len() {
             let (id, rate) = self.masks[k];
             let keep = T::of_f64(1.0 / (1.0 - rate));
@@ -525,11 +522,11 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         for rows in all.chunks(chunk) {
             self.load(rows, validation, false);
             self.exec.run(&self.params, 0..forward_len);
-            loss = kernels::scalar(self.exec.value(self.graph().loss, &self.params)).as_f64();
+            loss = self.exec.scalar(self.graph().loss, &self.params).as_f64();
             loss_sum += loss * rows.len() as f64;
             totals.add(
-                kernels::as2(self.exec.value(self.graph().prediction, &self.params)),
-                kernels::as2(self.exec.value(self.graph().y(), &self.params)),
+                self.exec.matrix(self.graph().prediction, &self.params),
+                self.exec.matrix(self.graph().y(), &self.params),
             );
         }
         // One piece: its loss as computed (no rescaling, so no rounding is added).

@@ -11,12 +11,14 @@
 //!   a = sqrt(v) + eps; with μ > 0: b = μ·b + g/a, p -= lr·b; else p -= lr·g/a.
 //! - `adagrad(lr, eps, weight_decay)`: g += wd·p; s += g²; p -= lr·g / (sqrt(s) + eps).
 
-use ndarray::{ArrayD, Zip};
+use ndarray::{ArrayD, IxDyn};
 
 use crate::program::Optimizer;
 use crate::runtime::Scalar;
 
 /// An optimiser's state for every parameter: up to two buffers each, and the step count.
+/// A buffer the optimiser does not use (plain SGD has none) is empty, so that it costs no
+/// memory; checkpoints store it as zeros shaped like its parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizerState<T> {
     /// Steps taken so far.
@@ -28,15 +30,50 @@ pub struct OptimizerState<T> {
 }
 
 impl<T: Scalar> OptimizerState<T> {
-    /// Zeroed state for parameters shaped like `params`.
-    pub fn new(params: &[ArrayD<T>]) -> Self {
-        let zeros = || params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
-        OptimizerState { step: 0, first: zeros(), second: zeros() }
+    /// Zeroed state for parameters shaped like `params`: the buffers `opt` uses.
+    pub fn new(opt: &Optimizer, params: &[ArrayD<T>]) -> Self {
+        let (first, second) = match *opt {
+            Optimizer::Sgd { momentum, .. } => (momentum != 0.0, false),
+            Optimizer::Adam { .. } | Optimizer::AdamW { .. } => (true, true),
+            Optimizer::RmsProp { momentum, .. } => (true, momentum > 0.0),
+            Optimizer::Adagrad { .. } => (true, false),
+        };
+        let buffers = |used: bool| {
+            params.iter().map(|p| if used { ArrayD::zeros(p.raw_dim()) } else { ArrayD::zeros(IxDyn(&[0])) }).collect()
+        };
+        OptimizerState { step: 0, first: buffers(first), second: buffers(second) }
+    }
+
+    /// The state in f64 with every buffer shaped like its parameter (unused ones zero),
+    /// as checkpoints store it.
+    pub fn to_f64(&self, params: &[ArrayD<T>]) -> OptimizerState<f64> {
+        let full = |buffers: &[ArrayD<T>]| {
+            buffers
+                .iter()
+                .zip(params)
+                .map(|(b, p)| {
+                    if b.len() == p.len() {
+                        b.mapv(|v| v.as_f64())
+                            .into_shape_with_order(p.raw_dim())
+                            .unwrap_or_else(|_| ArrayD::zeros(p.raw_dim()))
+                    } else {
+                        ArrayD::zeros(p.raw_dim())
+                    }
+                })
+                .collect()
+        };
+        OptimizerState { step: self.step, first: full(&self.first), second: full(&self.second) }
     }
 }
 
+/// A buffer as a mutable slice (buffers are row-major).
+fn flat<T>(a: &mut ArrayD<T>) -> &mut [T] {
+    a.as_slice_mut().expect("parameters and optimiser buffers are stored row-major")
+}
+
 /// Applies one update to the parameters at `indices`, with learning rate `lr` (the
-/// optimiser's own, after any schedule). Advances the step count once.
+/// optimiser's own, after any schedule). Advances the step count once. Each update is
+/// made in place, element by element.
 pub fn update<T: Scalar>(
     opt: &Optimizer,
     lr: f64,
@@ -50,20 +87,26 @@ pub fn update<T: Scalar>(
     let c = T::of_f64;
     let lr_t = c(lr);
     for &i in indices {
-        let (p, g) = (&mut params[i], &grads[i]);
-        let (s1, s2) = (&mut state.first[i], &mut state.second[i]);
+        let p = flat(&mut params[i]);
+        let g = grads[i].as_slice().expect("gradients are stored row-major");
+        let (s1, s2) = (flat(&mut state.first[i]), flat(&mut state.second[i]));
         match *opt {
             Optimizer::Sgd { momentum, nesterov, weight_decay, .. } => {
                 let (mu, wd) = (c(momentum), c(weight_decay));
-                let first = t == 1;
-                Zip::from(p).and(g).and(s1).for_each(|p, &g, b| {
-                    let mut g = g + wd * *p;
-                    if momentum != 0.0 {
+                if momentum != 0.0 {
+                    let first = t == 1;
+                    for ((p, &g), b) in p.iter_mut().zip(g).zip(s1) {
+                        let g = g + wd * *p;
                         *b = if first { g } else { mu * *b + g };
-                        g = if nesterov { g + mu * *b } else { *b };
+                        let g = if nesterov { g + mu * *b } else { *b };
+                        *p = *p - lr_t * g;
                     }
-                    *p = *p - lr_t * g;
-                });
+                } else {
+                    for (p, &g) in p.iter_mut().zip(g) {
+                        let g = g + wd * *p;
+                        *p = *p - lr_t * g;
+                    }
+                }
             }
             Optimizer::Adam { beta1, beta2, eps, weight_decay, .. }
             | Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => {
@@ -72,7 +115,7 @@ pub fn update<T: Scalar>(
                 let step_size = c(lr / (1.0 - beta1.powi(t)));
                 let bc2_sqrt = c((1.0 - beta2.powi(t)).sqrt());
                 let one = T::one();
-                Zip::from(p).and(g).and(s1).and(s2).for_each(|p, &g, m, v| {
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(s1).zip(s2) {
                     let g = if decoupled {
                         *p = *p * (one - lr_t * wd);
                         g
@@ -82,30 +125,32 @@ pub fn update<T: Scalar>(
                     *m = b1 * *m + (one - b1) * g;
                     *v = b2 * *v + (one - b2) * g * g;
                     *p = *p - step_size * *m / ((*v).sqrt() / bc2_sqrt + e);
-                });
+                }
             }
             Optimizer::RmsProp { rho, eps, momentum, weight_decay, .. } => {
                 let (r, e, mu, wd) = (c(rho), c(eps), c(momentum), c(weight_decay));
                 let one = T::one();
-                Zip::from(p).and(g).and(s1).and(s2).for_each(|p, &g, v, b| {
+                for (k, (p, &g)) in p.iter_mut().zip(g).enumerate() {
                     let g = g + wd * *p;
+                    let v = &mut s1[k];
                     *v = r * *v + (one - r) * g * g;
                     let avg = (*v).sqrt() + e;
                     if momentum > 0.0 {
+                        let b = &mut s2[k];
                         *b = mu * *b + g / avg;
                         *p = *p - lr_t * *b;
                     } else {
                         *p = *p - lr_t * g / avg;
                     }
-                });
+                }
             }
             Optimizer::Adagrad { eps, weight_decay, .. } => {
                 let (e, wd) = (c(eps), c(weight_decay));
-                Zip::from(p).and(g).and(s1).for_each(|p, &g, s| {
+                for ((p, &g), s) in p.iter_mut().zip(g).zip(s1) {
                     let g = g + wd * *p;
                     *s = *s + g * g;
                     *p = *p - lr_t * g / ((*s).sqrt() + e);
-                });
+                }
             }
         }
     }
