@@ -38,7 +38,7 @@ pub fn write_event(out: &mut String, event: &Event, format: Format) {
         }
         (Event::Epoch { epoch, lr, train, validation }, Format::Text) => {
             let _ = write!(out, "epoch {epoch} lr ");
-            float::write_float(out, *lr);
+            write_lr(out, *lr);
             for (prefix, scores) in std::iter::once(("", *train)).chain(validation.map(|v| ("val_", v))) {
                 let _ = write!(out, " {prefix}loss ");
                 float::write_float(out, scores.loss);
@@ -59,6 +59,22 @@ pub fn write_event(out: &mut String, event: &Event, format: Format) {
             }
         }
     }
+}
+
+/// Writes a learning rate: the same as `write_float`, remembering the last one's text,
+/// since most schedules repeat it epoch after epoch.
+fn write_lr(out: &mut String, lr: f64) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+    }
+    LAST.with_borrow_mut(|(bits, text)| {
+        if *bits != lr.to_bits() || text.is_empty() {
+            text.clear();
+            float::write_float(text, lr);
+            *bits = lr.to_bits();
+        }
+        out.push_str(text);
+    });
 }
 
 /// Trains a program and returns its whole text trace with the result. (The CLI streams

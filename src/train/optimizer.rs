@@ -86,6 +86,13 @@ pub fn update<T: Scalar>(
     let t = state.step as i32;
     let c = T::of_f64;
     let lr_t = c(lr);
+    // Adam's bias corrections, once per step (and never for the other optimisers).
+    let (step_size, bc2_sqrt) = match *opt {
+        Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
+            (c(lr / (1.0 - beta1.powi(t))), c((1.0 - beta2.powi(t)).sqrt()))
+        }
+        _ => (T::zero(), T::one()),
+    };
     for &i in indices {
         let p = flat(&mut params[i]);
         let g = grads[i].as_slice().expect("gradients are stored row-major");
@@ -112,8 +119,6 @@ pub fn update<T: Scalar>(
             | Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => {
                 let decoupled = matches!(opt, Optimizer::AdamW { .. });
                 let (b1, b2, e, wd) = (c(beta1), c(beta2), c(eps), c(weight_decay));
-                let step_size = c(lr / (1.0 - beta1.powi(t)));
-                let bc2_sqrt = c((1.0 - beta2.powi(t)).sqrt());
                 let one = T::one();
                 for (((p, &g), m), v) in p.iter_mut().zip(g).zip(s1).zip(s2) {
                     let g = if decoupled {
