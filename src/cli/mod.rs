@@ -147,6 +147,10 @@ enum Command {
         /// Show no progress bar.
         #[arg(short, long)]
         quiet: bool,
+        /// Print how long the training loop and the whole run took (standard error; the
+        /// trace stays deterministic).
+        #[arg(long)]
+        timing: bool,
         /// Save the trained weights to this safetensors file.
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
@@ -356,6 +360,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             plot,
             plot_boundary,
             quiet,
+            timing,
             save,
             weights,
             checkpoint,
@@ -363,7 +368,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             resume,
             stop_after,
         } => {
-            let extras = run::Extras { plot: plot.as_deref(), boundary: plot_boundary.as_deref(), quiet };
+            let extras = run::Extras { plot: plot.as_deref(), boundary: plot_boundary.as_deref(), quiet, timing };
             let keep = run::Keep {
                 save: save.as_deref(),
                 weights: weights.as_deref(),

@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ndarray::ArrayD;
 use nnc::autodiff::differentiate;
 use nnc::data::gather;
 use nnc::diagnostics::{Code, render_without_source};
@@ -59,7 +58,6 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     let mut exec = Executor::<T>::new(&graph);
     let mut params = initial_params::<T>(&program.graph, program.train.seed);
     let mut state = OptimizerState::new(&program.train.optimizer, &params);
-    let mut grads: Vec<ArrayD<T>> = params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
     let trainable: Vec<usize> = (0..params.len()).filter(|&i| graph.is_trainable(graph.params[i])).collect();
     let forward_len = program.graph.insts.len();
     let mut times = vec![Duration::ZERO; graph.insts.len()];
@@ -79,13 +77,9 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
                 *t += start.elapsed();
             }
         }
-        for (g, id) in grads.iter_mut().zip(&graph.grads) {
-            if let Some(id) = id {
-                g.assign(&exec.value(*id, &params));
-            }
-        }
         let start = Instant::now();
-        update(&program.train.optimizer, program.train.optimizer.lr(), &mut state, &mut params, &grads, &trainable);
+        let grad = |i: usize| graph.grads.get(i).copied().flatten().map_or(&[][..], |id| exec.buffer(id));
+        update(&program.train.optimizer, program.train.optimizer.lr(), &mut state, &mut params, grad, &trainable);
         if step > 0 {
             update_time += start.elapsed();
         }

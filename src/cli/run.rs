@@ -50,6 +50,8 @@ pub struct Extras<'a> {
     pub boundary: Option<&'a Path>,
     /// No progress bar.
     pub quiet: bool,
+    /// Report the training loop's and the whole run's time on standard error.
+    pub timing: bool,
 }
 
 /// Runs `nnc run`.
@@ -61,6 +63,7 @@ pub fn run(
     extras: Extras,
     keep: Keep,
 ) -> i32 {
+    let started = std::time::Instant::now();
     let (program, source, data) = match load_all(spec) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -123,6 +126,7 @@ pub fn run(
     let mut checkpoint_error = None;
     let mut epochs = Vec::new();
     let mut line = String::new();
+    let mut clock = LoopClock::default();
     let mut progress = Progress::new(program.train.epochs, extras.quiet);
     let result = train_with(&program, &data, level, options, &mut |event| {
         if let (Event::Checkpoint(s), Some(c)) = (event, &checkpoints)
@@ -132,6 +136,7 @@ pub fn run(
             checkpoint_error = Some(e);
             INTERRUPT.store(true, Ordering::SeqCst);
         }
+        clock.hear(event);
         if let Event::Epoch { epoch, train, .. } = event {
             progress.epoch(*epoch, train.loss);
             if extras.plot.is_some() {
@@ -149,6 +154,9 @@ pub fn run(
         }
     });
     progress.finish();
+    if extras.timing {
+        eprintln!("{}", clock.report(started.elapsed()));
+    }
     if let Some(e) = write_error {
         out.abandon();
         return io_error(output, &e);
@@ -247,6 +255,52 @@ pub fn run(
 
 /// Where the parameters come from: a checkpoint (`--resume`), a weights file (`--weights`,
 /// else the spec's `weights_from`), or the initialisers.
+/// Times the training loop from the events it hears: from the start record to the end
+/// of the last epoch (per-epoch validation included; loading, the final evaluation and
+/// writing files excluded).
+#[derive(Default)]
+struct LoopClock {
+    /// When the loop started, and the examples and steps of one epoch.
+    start: Option<(std::time::Instant, u64, u64)>,
+    /// Epochs finished, and when the last one did.
+    epochs: u64,
+    /// When the last epoch ended.
+    end: Option<std::time::Instant>,
+}
+
+impl LoopClock {
+    fn hear(&mut self, event: &Event) {
+        match event {
+            Event::Start(info) => {
+                let (n, batch) = (info.examples as u64, info.batch_size.max(1) as u64);
+                self.start = Some((std::time::Instant::now(), n, n.div_ceil(batch)));
+            }
+            Event::Epoch { .. } => {
+                self.epochs += 1;
+                self.end = Some(std::time::Instant::now());
+            }
+            _ => {}
+        }
+    }
+
+    /// One line: the loop's time and rates, and the whole run's time.
+    fn report(&self, whole: std::time::Duration) -> String {
+        let whole = format!("whole run {:.3} s", whole.as_secs_f64());
+        let (Some((start, examples, steps)), Some(end)) = (self.start, self.end) else {
+            return format!("timing: no epoch finished; {whole}");
+        };
+        let secs = end.duration_since(start).as_secs_f64().max(1e-9);
+        let (examples, steps) = (examples * self.epochs, steps * self.epochs);
+        format!(
+            "timing: training loop {secs:.4} s for {} epochs, {steps} steps, {examples} examples \
+             ({:.0} examples/s, {:.0} steps/s); {whole}",
+            self.epochs,
+            examples as f64 / secs,
+            steps as f64 / secs,
+        )
+    }
+}
+
 fn start(
     program: &nnc::Program,
     source: &nnc::SourceFile,

@@ -119,6 +119,17 @@ impl<T: Scalar> Executor<T> {
         }
     }
 
+    /// The buffer of a value the graph computes (empty for a parameter).
+    pub fn buffer(&self, id: ValueId) -> &[T] {
+        &self.sets[self.active].data[id.0]
+    }
+
+    /// The buffer of a value the graph computes, to change in place (clipping scales
+    /// gradients where they are).
+    pub fn buffer_mut(&mut self, id: ValueId) -> &mut [T] {
+        &mut self.sets[self.active].data[id.0]
+    }
+
     /// A value's current contents, in its own dimensions.
     pub fn value<'a>(&'a self, id: ValueId, params: &'a [ArrayD<T>]) -> ArrayViewD<'a, T> {
         let dims = &self.sets[self.active].dims[id.0];

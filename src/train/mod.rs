@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod optimizer;
 pub mod snapshot;
 
-use ndarray::{Array2, ArrayD};
+use ndarray::{Array2, ArrayD, IxDyn};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -120,8 +120,7 @@ fn from_f64<T: Scalar>(arrays: &[ArrayD<f64>]) -> Vec<ArrayD<T>> {
 
 /// Whether every element is finite: x·0 is 0 for finite x and NaN otherwise, summed in
 /// eight independent lanes so that the scan runs at memory speed.
-fn all_finite<T: Scalar>(a: &ArrayD<T>) -> bool {
-    let Some(s) = a.as_slice_memory_order() else { return a.iter().all(|x| x.is_finite()) };
+fn all_finite<T: Scalar>(s: &[T]) -> bool {
     let mut lanes = [T::zero(); 8];
     let chunks = s.chunks_exact(8);
     let rest = chunks.remainder();
@@ -131,6 +130,20 @@ fn all_finite<T: Scalar>(a: &ArrayD<T>) -> bool {
         }
     }
     lanes.iter().chain(rest).fold(T::zero(), |acc, &x| acc + x * T::zero()) == T::zero()
+}
+
+/// A parameter's values, row-major.
+fn flat<T>(a: &ArrayD<T>) -> &[T] {
+    a.as_slice().expect("parameters are stored row-major")
+}
+
+/// Parameter i's gradient: where the backward pass left it in `exec` (`grad_ids[i]`),
+/// or, for forward differences and frozen parameters, in `fd`.
+fn gradient_of<'a, T: Scalar>(exec: &'a Executor<T>, fd: &'a [ArrayD<T>], grad_ids: &[Option<ValueId>], i: usize) -> &'a [T] {
+    match grad_ids.get(i).copied().flatten() {
+        Some(id) => exec.buffer(id),
+        None => fd[i].as_slice().expect("gradients are stored row-major"),
+    }
 }
 
 /// Refuses a snapshot of another run, or one whose counters contradict each other.
@@ -165,7 +178,11 @@ struct Trainer<'p, T> {
     level: Level,
     exec: Executor<T>,
     params: Vec<ArrayD<T>>,
+    /// Gradients computed outside the graph (forward differences; zeros for frozen
+    /// parameters); empty arrays under backprop, whose gradients stay in the executor.
     grads: Vec<ArrayD<T>>,
+    /// For each parameter, the graph value holding its gradient (backprop only).
+    grad_ids: Vec<Option<ValueId>>,
     state: OptimizerState<T>,
     /// Indices of the parameters the optimiser updates.
     trainable: Vec<usize>,
@@ -201,7 +218,16 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 (from_f64(&s.params), state, Some(format!("resumed after epoch {} step {}", s.epoch, s.step)))
             }
         };
-        let grads = params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
+        let mut grad_ids: Vec<Option<ValueId>> = match cfg.gradient {
+            GradientMode::Backprop => graph.grads.clone(),
+            GradientMode::FiniteDifference { .. } => Vec::new(),
+        };
+        grad_ids.resize(params.len(), None);
+        let grads = params
+            .iter()
+            .zip(&grad_ids)
+            .map(|(p, id)| if id.is_some() { ArrayD::zeros(IxDyn(&[0])) } else { ArrayD::zeros(p.raw_dim()) })
+            .collect();
         let n = data.train.len();
         let warmup = if cfg.warmup > 0 { format!(", warmup {}", cfg.warmup) } else { String::new() };
         let info = RunInfo {
@@ -241,6 +267,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             exec: Executor::new(&graph),
             params,
             grads,
+            grad_ids,
             state,
             trainable,
             masks,
@@ -425,18 +452,10 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         }
         if let GradientMode::FiniteDifference { step: h } = self.program.train.gradient {
             gradients::finite_difference(&mut self.exec, &mut self.params, h, &mut self.grads, &mut |_, _, _| {});
-        } else {
-            for (g, id) in self.grads.iter_mut().zip(&self.exec.graph().grads) {
-                if let Some(id) = id {
-                    g.as_slice_mut()
-                        .expect("gradients are stored row-major")
-                        .copy_from_slice(self.exec.slice(*id, &self.params));
-                }
-            }
         }
         // A non-finite gradient makes its parameter non-finite, which the check after the
         // update finds; only a full trace must stop before recording the gradients.
-        if self.level == Level::Full && !self.grads.iter().all(all_finite) {
+        if self.level == Level::Full && !self.grads_finite() {
             let backprop = self.program.train.gradient == GradientMode::Backprop;
             return Err(self.diverged(epoch, step, backprop, sink));
         }
@@ -446,12 +465,17 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         if self.level == Level::Full {
             for k in 0..self.trainable.len() {
                 let i = self.trainable[k];
-                sink(&Event::Tensor { epoch, step, stage: Stage::Gradient, tensor: self.values_of(i, &self.grads[i]) });
+                let tensor = self.values_of(i, self.grad(i));
+                sink(&Event::Tensor { epoch, step, stage: Stage::Gradient, tensor });
             }
         }
-        update(&self.program.train.optimizer, lr, &mut self.state, &mut self.params, &self.grads, &self.trainable);
-        if let Some(i) = self.params.iter().position(|p| !all_finite(p)) {
-            if !self.grads.iter().all(all_finite) {
+        {
+            let (exec, fd, grad_ids) = (&self.exec, &self.grads, &self.grad_ids);
+            let grad = |i: usize| gradient_of(exec, fd, grad_ids, i);
+            update(&self.program.train.optimizer, lr, &mut self.state, &mut self.params, grad, &self.trainable);
+        }
+        if let Some(i) = self.params.iter().position(|p| !all_finite(flat(p))) {
+            if !self.grads_finite() {
                 let backprop = self.program.train.gradient == GradientMode::Backprop;
                 return Err(self.diverged(epoch, step, backprop, sink));
             }
@@ -461,10 +485,21 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         if self.level == Level::Full {
             for k in 0..self.trainable.len() {
                 let i = self.trainable[k];
-                sink(&Event::Tensor { epoch, step, stage: Stage::Update, tensor: self.values_of(i, &self.params[i]) });
+                let tensor = self.values_of(i, flat(&self.params[i]));
+                sink(&Event::Tensor { epoch, step, stage: Stage::Update, tensor });
             }
         }
         Ok(loss)
+    }
+
+    /// Parameter i's gradient of this step.
+    fn grad(&self, i: usize) -> &[T] {
+        gradient_of(&self.exec, &self.grads, &self.grad_ids, i)
+    }
+
+    /// Whether every gradient of this step is finite.
+    fn grads_finite(&self) -> bool {
+        (0..self.params.len()).all(|i| all_finite(self.grad(i)))
     }
 
     /// Scales the trainable gradients down so that their global L2 norm is at most `limit`.
@@ -472,14 +507,19 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         let norm = self
             .trainable
             .iter()
-            .flat_map(|&i| self.grads[i].iter())
+            .flat_map(|&i| self.grad(i).iter())
             .map(|g| g.as_f64() * g.as_f64())
             .sum::<f64>()
             .sqrt();
         if norm > limit {
             let scale = T::of_f64(limit / norm);
-            for &i in &self.trainable {
-                self.grads[i].mapv_inplace(|g| g * scale);
+            for k in 0..self.trainable.len() {
+                let i = self.trainable[k];
+                let g = match self.grad_ids.get(i).copied().flatten() {
+                    Some(id) => self.exec.buffer_mut(id),
+                    None => self.grads[i].as_slice_mut().expect("gradients are stored row-major"),
+                };
+                g.iter_mut().for_each(|g| *g = *g * scale);
             }
         }
     }
@@ -534,9 +574,14 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         Scores { loss, metrics: totals.values() }
     }
 
-    fn values_of(&self, param: usize, a: &ArrayD<T>) -> TensorValues<'_> {
+    /// Values shaped like parameter `param` (the parameter, or its gradient), for a trace.
+    fn values_of(&self, param: usize, values: &[T]) -> TensorValues<'_> {
         let name = &self.graph().value(self.graph().params[param]).name;
-        TensorValues { name, dims: a.shape().to_vec(), values: a.iter().map(|v| v.as_f64()).collect() }
+        TensorValues {
+            name,
+            dims: self.params[param].shape().to_vec(),
+            values: values.iter().map(|v| v.as_f64()).collect(),
+        }
     }
 
     fn tensor_event(&self, epoch: u64, step: u64, stage: Stage, id: ValueId) -> Event<'_> {
@@ -555,7 +600,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
     fn diverged(&self, epoch: u64, step: u64, scan: bool, sink: &mut dyn FnMut(&Event)) -> TrainError {
         let all = 0..self.graph().insts.len();
         let first = scan.then(|| self.exec.first_non_finite(&self.params, all)).flatten().or_else(|| {
-            let i = self.grads.iter().position(|g| g.iter().any(|x| !x.is_finite()))?;
+            let i = (0..self.params.len()).position(|i| !all_finite(self.grad(i)))?;
             Some(self.graph().params[i])
         });
         self.report_divergence(epoch, step, first.unwrap_or(self.graph().loss), sink)
@@ -575,7 +620,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         sink(&Event::Final { train: &train, validation: validation.as_ref() });
         if self.info.params <= MAX_REPORTED_PARAMS {
             for i in 0..self.params.len() {
-                sink(&Event::Param(self.values_of(i, &self.params[i])));
+                sink(&Event::Param(self.values_of(i, flat(&self.params[i]))));
             }
         }
         Ok(Outcome { params: self.named_params(), train, validation, end: End::Finished })

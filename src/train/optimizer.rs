@@ -72,14 +72,15 @@ fn flat<T>(a: &mut ArrayD<T>) -> &mut [T] {
 }
 
 /// Applies one update to the parameters at `indices`, with learning rate `lr` (the
-/// optimiser's own, after any schedule). Advances the step count once. Each update is
-/// made in place, element by element.
-pub fn update<T: Scalar>(
+/// optimiser's own, after any schedule), reading parameter i's gradient from `grad(i)`
+/// (where the backward pass left it: nothing is copied). Advances the step count once.
+/// Each update is made in place, element by element.
+pub fn update<'g, T: Scalar>(
     opt: &Optimizer,
     lr: f64,
     state: &mut OptimizerState<T>,
     params: &mut [ArrayD<T>],
-    grads: &[ArrayD<T>],
+    grad: impl Fn(usize) -> &'g [T],
     indices: &[usize],
 ) {
     state.step += 1;
@@ -95,7 +96,7 @@ pub fn update<T: Scalar>(
     };
     for &i in indices {
         let p = flat(&mut params[i]);
-        let g = grads[i].as_slice().expect("gradients are stored row-major");
+        let g = grad(i);
         let (s1, s2) = (flat(&mut state.first[i]), flat(&mut state.second[i]));
         match *opt {
             Optimizer::Sgd { momentum, nesterov, weight_decay, .. } => {
