@@ -56,7 +56,7 @@ fn case(
         let dims: Vec<usize> = dims.iter().copied().filter(|d| *d > 0).collect();
         let shape = Shape(dims.iter().map(|d| Dim::Fixed(*d)).collect());
         let values = draws(&mut rng, dims.iter().product(), -1.5, 1.5);
-        ids.push(g.add_param(&format!("p{i}"), shape, Init::Explicit(values.clone()), true, origin()).unwrap());
+        ids.push(g.add_param(&format!("p{i}"), shape, Init::Explicit(values.clone().into()), true, origin()).unwrap());
         params.push(ArrayD::from_shape_vec(IxDyn(&dims), values).unwrap());
     }
     let out = body(&mut g, &ids);

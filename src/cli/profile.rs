@@ -54,7 +54,6 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     let n = data.train.len();
     let batch = program.train.batch_size.unwrap_or(n).min(n).max(1);
     let rows: Vec<usize> = (0..batch).collect();
-    let (x, y) = data.train.cast::<T>();
     let mut exec = Executor::<T>::new(&graph);
     let mut params = initial_params::<T>(&program.graph, program.train.seed);
     let mut state = OptimizerState::new(&program.train.optimizer, &params);
@@ -65,8 +64,8 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     // One untimed step first: buffers are allocated and caches warm.
     for step in 0..=steps {
         exec.prepare(batch);
-        gather(&x, &rows, exec.input_slice_mut(graph.x()));
-        gather(&y, &rows, exec.input_slice_mut(graph.y()));
+        gather(&data.train.x, &rows, exec.input_slice_mut(graph.x()));
+        gather(&data.train.y, &rows, exec.input_slice_mut(graph.y()));
         for (mask, _) in graph.masks() {
             exec.input_mut(mask).fill(T::one());
         }

@@ -45,14 +45,12 @@ impl Dataset {
     }
 }
 
-/// Copies the rows `rows` of `src` into `dst` (row-major), in that order.
-pub fn gather<T: Scalar>(src: &Array2<T>, rows: &[usize], dst: &mut [T]) {
+/// Copies the rows `rows` of `src` into `dst` (row-major), in that order, converted to
+/// the run's float type: examples are kept once, in f64, and converted batch by batch.
+pub fn gather<T: Scalar>(src: &Array2<f64>, rows: &[usize], dst: &mut [T]) {
     let cols = src.ncols();
     for (d, &r) in dst.chunks_exact_mut(cols.max(1)).zip(rows) {
-        match src.row(r).to_slice() {
-            Some(row) => d.copy_from_slice(row),
-            None => d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = v),
-        }
+        d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = T::of_f64(v));
     }
 }
 

@@ -15,8 +15,9 @@ pub struct ValueId(pub usize);
 /// How a parameter gets its first value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Init {
-    /// Values given in the spec, row-major.
-    Explicit(Vec<f64>),
+    /// Values given in the spec, row-major (shared: every copy of a graph, such as the
+    /// executor's, refers to the one array).
+    Explicit(std::sync::Arc<[f64]>),
     /// Values in a numpy file named in the spec, read into `Explicit` by
     /// `lower::files::resolve` before anything runs.
     File(FilePath),

@@ -41,7 +41,7 @@ pub fn resolve(program: &mut Program, loader: &mut Loader) -> Result<(), Diagnos
         match values {
             Ok(v) => {
                 if let Def::Param { init, .. } = &mut program.graph.values[id.0].def {
-                    *init = Init::Explicit(v);
+                    *init = Init::Explicit(v.into());
                 }
             }
             Err(d) => diags.push(d),

@@ -306,7 +306,7 @@ fn explicit_weights(v: &Value, name: &str, s: &Stmt, fan_in: usize, units: usize
         .with_label(units_span, format!("{units} units"))
         .with_help(format!("write {fan_in} rows (one per input) of {units} values (one per unit): row i holds the weights leaving input i")));
     }
-    Ok(Init::Explicit(values))
+    Ok(Init::Explicit(values.into()))
 }
 
 fn explicit_bias(v: &Value, name: &str, s: &Stmt, units: usize) -> Result<Init, Diagnostic> {
@@ -325,5 +325,5 @@ fn explicit_bias(v: &Value, name: &str, s: &Stmt, units: usize) -> Result<Init, 
         .with_label(units_span, format!("{units} units"))
         .with_help(format!("give one bias value per unit: {units} values")));
     }
-    Ok(Init::Explicit(values))
+    Ok(Init::Explicit(values.into()))
 }

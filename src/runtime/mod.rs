@@ -91,6 +91,12 @@ impl<T: Scalar> Executor<T> {
         as_matrix(set.matrix[id.0], &mut set.data[id.0])
     }
 
+    /// Frees every buffer (the next `prepare` allocates again).
+    pub fn release(&mut self) {
+        self.sets.clear();
+        self.active = 0;
+    }
+
     /// The buffer of a batch input as a row-major slice.
     pub fn input_slice_mut(&mut self, id: ValueId) -> &mut [T] {
         &mut self.sets[self.active].data[id.0]

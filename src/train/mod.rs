@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod optimizer;
 pub mod snapshot;
 
-use ndarray::{Array2, ArrayD, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -139,7 +139,12 @@ fn flat<T>(a: &ArrayD<T>) -> &[T] {
 
 /// Parameter i's gradient: where the backward pass left it in `exec` (`grad_ids[i]`),
 /// or, for forward differences and frozen parameters, in `fd`.
-fn gradient_of<'a, T: Scalar>(exec: &'a Executor<T>, fd: &'a [ArrayD<T>], grad_ids: &[Option<ValueId>], i: usize) -> &'a [T] {
+fn gradient_of<'a, T: Scalar>(
+    exec: &'a Executor<T>,
+    fd: &'a [ArrayD<T>],
+    grad_ids: &[Option<ValueId>],
+    i: usize,
+) -> &'a [T] {
     match grad_ids.get(i).copied().flatten() {
         Some(id) => exec.buffer(id),
         None => fd[i].as_slice().expect("gradients are stored row-major"),
@@ -160,19 +165,6 @@ fn check_snapshot(s: &Snapshot, info: &RunInfo, n: usize) -> Result<(), TrainErr
     Ok(())
 }
 
-/// Examples in the run's float type.
-struct Examples<T> {
-    x: Array2<T>,
-    y: Array2<T>,
-}
-
-impl<T: Scalar> Examples<T> {
-    fn of(d: &Dataset) -> Self {
-        let (x, y) = d.cast::<T>();
-        Examples { x, y }
-    }
-}
-
 struct Trainer<'p, T> {
     program: &'p Program,
     level: Level,
@@ -189,13 +181,13 @@ struct Trainer<'p, T> {
     /// Dropout masks and their rates.
     masks: Vec<(ValueId, f64)>,
     dropout: ChaCha8Rng,
-    train: Examples<T>,
-    validation: Option<Examples<T>>,
+    train: &'p Dataset,
+    validation: Option<&'p Dataset>,
     info: RunInfo,
 }
 
 impl<'p, T: Scalar> Trainer<'p, T> {
-    fn new(program: &'p Program, data: &Splits, level: Level, options: &Options) -> Result<Self, TrainError> {
+    fn new(program: &'p Program, data: &'p Splits, level: Level, options: &Options) -> Result<Self, TrainError> {
         let cfg = &program.train;
         let graph = match cfg.gradient {
             GradientMode::Backprop => differentiate(&program.graph)?,
@@ -272,8 +264,8 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             trainable,
             masks,
             dropout,
-            train: Examples::of(&data.train),
-            validation: data.validation.as_ref().map(Examples::of),
+            train: &data.train,
+            validation: data.validation.as_ref(),
             info,
         })
     }
@@ -528,7 +520,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
     /// executor's inputs, and fills the dropout masks: random when `training`, else ones.
     fn load(&mut self, rows: &[usize], validation: bool, training: bool) {
         self.exec.prepare(rows.len());
-        let set = if validation { self.validation.as_ref().unwrap_or(&self.train) } else { &self.train };
+        let set = if validation { self.validation.unwrap_or(self.train) } else { self.train };
         let (x, y) = (self.exec.graph().x(), self.exec.graph().y());
         gather(&set.x, rows, self.exec.input_slice_mut(x));
         gather(&set.y, rows, self.exec.input_slice_mut(y));
@@ -623,6 +615,10 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 sink(&Event::Param(self.values_of(i, flat(&self.params[i]))));
             }
         }
+        // The parameters are copied out in f64: first free what training needed.
+        self.exec.release();
+        self.state.first.clear();
+        self.state.second.clear();
         Ok(Outcome { params: self.named_params(), train, validation, end: End::Finished })
     }
 }
