@@ -37,7 +37,7 @@ fn forward<T: Scalar>(
     y: Option<ArrayView2<f64>>,
 ) -> (Array2<f64>, f64) {
     let params: Vec<ArrayD<T>> = params.iter().map(|p| p.mapv(T::of_f64)).collect();
-    let mut exec = Executor::<T>::new(graph);
+    let mut exec = Executor::<T>::new(graph).fused();
     let y = y.map(|y| y.mapv(T::of_f64));
     exec.feed(x.mapv(T::of_f64).view(), y.as_ref().map(|y| y.view()));
     let upto = match y {

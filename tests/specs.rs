@@ -54,6 +54,35 @@ fn every_toml_twin_lowers_to_the_same_ir_and_trace() {
 }
 
 #[test]
+fn fused_passes_give_the_same_bits_as_single_instructions() {
+    // Below a full trace the executor fuses bias + activation and activation gradient +
+    // bias gradient; a full trace runs every instruction alone. Their step, epoch, final
+    // and parameter records must agree to the last digit.
+    let records = |trace: &str| -> Vec<String> {
+        trace
+            .lines()
+            .filter(|l| ["step ", "epoch ", "final", "param "].iter().any(|k| l.starts_with(k)))
+            .map(String::from)
+            .collect()
+    };
+    let mut compared = 0;
+    for entry in std::fs::read_dir(common::root().join("specs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "nn") {
+            continue;
+        }
+        let (mut program, data) = common::load_file(&path);
+        program.train.epochs = program.train.epochs.min(5);
+        let fused = records(&record(&program, &data, Level::Step).0);
+        let single = records(&record(&program, &data, Level::Full).0);
+        assert!(!fused.is_empty());
+        assert_eq!(fused, single, "{}", path.display());
+        compared += 1;
+    }
+    assert!(compared >= 4);
+}
+
+#[test]
 fn the_same_spec_and_seed_give_byte_identical_traces() {
     // digits has dropout and reshuffles its minibatches every epoch.
     for name in ["xor.nn", "seed_forward.nn", "linear_3x.nn", "digits.nn", "spiral.nn"] {

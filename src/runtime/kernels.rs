@@ -229,6 +229,41 @@ pub fn activate_grad<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: 
     }
 }
 
+/// pre = m + bias (the bias added to every row of `m`), and out = f(pre) when `f` is
+/// given: the add and the activation in one pass.
+pub fn bias_activate<T: Scalar>(m: &[T], bias: &[T], f: Option<Activation>, pre: &mut [T], out: &mut [T]) {
+    let cols = bias.len();
+    match f {
+        Some(f) => {
+            for ((mr, pr), or) in rows(m, cols).zip(rows_mut(pre, cols)).zip(rows_mut(out, cols)) {
+                for (((p, o), &m), &b) in pr.iter_mut().zip(or.iter_mut()).zip(mr).zip(bias) {
+                    *p = m + b;
+                    *o = activation(f, *p);
+                }
+            }
+        }
+        None => {
+            for (mr, pr) in rows(m, cols).zip(rows_mut(pre, cols)) {
+                each_pair(mr, bias, pr, |m, b| m + b);
+            }
+        }
+    }
+}
+
+/// out = f'(x) · dy, and sums = the sum of out's rows (added in row order): the
+/// activation gradient and the bias gradient in one pass.
+pub fn activate_grad_sum_rows<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: &mut [T], sums: &mut [T]) {
+    let cols = sums.len();
+    sums.fill(T::zero());
+    let inputs = rows(x, cols).zip(rows(y, cols)).zip(rows(dy, cols));
+    for (((xr, yr), dr), or) in inputs.zip(rows_mut(out, cols)) {
+        for ((((o, s), &x), &y), &d) in or.iter_mut().zip(sums.iter_mut()).zip(xr).zip(yr).zip(dr) {
+            *o = d * activation_grad(f, x, y);
+            *s = *s + *o;
+        }
+    }
+}
+
 /// out = a · b, elementwise.
 pub fn mul<T: Scalar>(a: &[T], b: &[T], out: &mut [T]) {
     each_pair(a, b, out, |a, b| a * b);

@@ -5,6 +5,7 @@
 //! training loop owns and updates them) and are passed in by reference on each run.
 //! The runtime never sees syntax.
 
+pub mod fusion;
 pub mod kernels;
 pub mod scalar;
 pub mod threads;
@@ -38,6 +39,8 @@ pub struct Executor<T> {
     sets: Vec<BufferSet<T>>,
     /// The set in use.
     active: usize,
+    /// The fused pass starting at each instruction, when fusion is on.
+    fused: Option<Vec<Option<fusion::Fused>>>,
 }
 
 impl<T: Scalar> Executor<T> {
@@ -47,7 +50,15 @@ impl<T: Scalar> Executor<T> {
         for (i, p) in graph.params.iter().enumerate() {
             param_index[p.0] = Some(i);
         }
-        Executor { graph: graph.clone(), param_index, sets: Vec::new(), active: 0 }
+        Executor { graph: graph.clone(), param_index, sets: Vec::new(), active: 0, fused: None }
+    }
+
+    /// The same, running fused passes where it can (see `fusion`). The intermediate
+    /// values a fused pass skips (a bias's broadcast matrix) are not kept: for callers
+    /// that never read them, such as training below a full trace and prediction.
+    pub fn fused(mut self) -> Executor<T> {
+        self.fused = Some(fusion::plan(&self.graph));
+        self
     }
 
     /// The graph this executor runs.
@@ -153,52 +164,99 @@ impl<T: Scalar> Executor<T> {
         self.slice(id, params).first().copied().unwrap_or_else(T::nan)
     }
 
-    /// Runs the instructions in `range` (indices into the graph's instruction list).
+    /// Runs the instructions in `range` (indices into the graph's instruction list),
+    /// as fused passes where fusion is on and a pass lies wholly inside `range`.
     pub fn run(&mut self, params: &[ArrayD<T>], range: Range<usize>) {
-        for i in range {
-            let inst = &self.graph.insts[i];
-            let out_id = inst.out.0;
-            // The output leaves its slot while the instruction writes it (a vector moves
-            // without allocating), so the inputs can be borrowed beside it.
-            let mut out = std::mem::take(&mut self.sets[self.active].data[out_id]);
-            {
-                let arg = |k: usize| self.slice(inst.args[k], params);
-                let cols = |k: usize| self.sets[self.active].matrix[inst.args[k].0].1;
-                let operand = |k: usize, transposed: bool| kernels::Operand {
-                    values: self.slice(inst.args[k], params),
-                    shape: self.sets[self.active].matrix[inst.args[k].0],
-                    transposed,
-                };
-                let o = &mut out;
-                match &inst.op {
-                    Op::MatMul { transpose_a, transpose_b } => {
-                        kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o)
-                    }
-                    Op::Add => kernels::add(arg(0), arg(1), o),
-                    Op::Mul => kernels::mul(arg(0), arg(1), o),
-                    Op::Penalty { l1, l2 } => o.fill(kernels::penalty(*l1, *l2, arg(0))),
-                    Op::PenaltyGrad { l1, l2 } => {
-                        kernels::penalty_grad(*l1, *l2, arg(0), self.scalar(inst.args[1], params), o)
-                    }
-                    Op::Broadcast => kernels::broadcast(arg(0), o),
-                    Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
-                    Op::Activate(f) => kernels::activate(*f, arg(0), o),
-                    Op::ActivateGrad(f) => kernels::activate_grad(*f, arg(0), arg(1), arg(2), o),
-                    Op::Softmax => kernels::softmax(arg(0), cols(0), o),
-                    Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
-                    Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
-                    Op::LossGrad(l) => {
-                        let dl = self.scalar(inst.args[2], params);
-                        kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), dl, o)
-                    }
-                    Op::LogitsLossGrad(l) => {
-                        let dl = self.scalar(inst.args[2], params);
-                        kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), dl, o)
-                    }
-                    Op::Constant(c) => o.fill(T::of_f64(*c)),
+        let mut i = range.start;
+        while i < range.end {
+            let fused = self.fused.as_ref().and_then(|plan| plan[i]).filter(|f| i + f.len() <= range.end);
+            match fused {
+                Some(f) => {
+                    self.run_fused(params, f);
+                    i += f.len();
+                }
+                None => {
+                    self.run_one(params, i);
+                    i += 1;
                 }
             }
-            self.sets[self.active].data[out_id] = out;
+        }
+    }
+
+    /// Runs instruction `i` alone.
+    fn run_one(&mut self, params: &[ArrayD<T>], i: usize) {
+        let inst = &self.graph.insts[i];
+        let out_id = inst.out.0;
+        // The output leaves its slot while the instruction writes it (a vector moves
+        // without allocating), so the inputs can be borrowed beside it.
+        let mut out = std::mem::take(&mut self.sets[self.active].data[out_id]);
+        {
+            let arg = |k: usize| self.slice(inst.args[k], params);
+            let cols = |k: usize| self.sets[self.active].matrix[inst.args[k].0].1;
+            let operand = |k: usize, transposed: bool| kernels::Operand {
+                values: self.slice(inst.args[k], params),
+                shape: self.sets[self.active].matrix[inst.args[k].0],
+                transposed,
+            };
+            let o = &mut out;
+            match &inst.op {
+                Op::MatMul { transpose_a, transpose_b } => {
+                    kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o)
+                }
+                Op::Add => kernels::add(arg(0), arg(1), o),
+                Op::Mul => kernels::mul(arg(0), arg(1), o),
+                Op::Penalty { l1, l2 } => o.fill(kernels::penalty(*l1, *l2, arg(0))),
+                Op::PenaltyGrad { l1, l2 } => {
+                    kernels::penalty_grad(*l1, *l2, arg(0), self.scalar(inst.args[1], params), o)
+                }
+                Op::Broadcast => kernels::broadcast(arg(0), o),
+                Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
+                Op::Activate(f) => kernels::activate(*f, arg(0), o),
+                Op::ActivateGrad(f) => kernels::activate_grad(*f, arg(0), arg(1), arg(2), o),
+                Op::Softmax => kernels::softmax(arg(0), cols(0), o),
+                Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
+                Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
+                Op::LossGrad(l) => {
+                    let dl = self.scalar(inst.args[2], params);
+                    kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), dl, o)
+                }
+                Op::LogitsLossGrad(l) => {
+                    let dl = self.scalar(inst.args[2], params);
+                    kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), dl, o)
+                }
+                Op::Constant(c) => o.fill(T::of_f64(*c)),
+            }
+        }
+        self.sets[self.active].data[out_id] = out;
+    }
+
+    /// Runs a fused pass.
+    fn run_fused(&mut self, params: &[ArrayD<T>], f: fusion::Fused) {
+        let insts = &self.graph.insts;
+        match f {
+            fusion::Fused::BiasActivation { at, activation } => {
+                let (bias, add) = (insts[at].args[0], &insts[at + 1]);
+                let m = *add.args.iter().find(|a| **a != insts[at].out).expect("the plan checked the add");
+                let pre_id = add.out.0;
+                let out_id = activation.map(|_| insts[at + 2].out.0);
+                let mut pre = std::mem::take(&mut self.sets[self.active].data[pre_id]);
+                let mut out = out_id.map(|o| std::mem::take(&mut self.sets[self.active].data[o])).unwrap_or_default();
+                kernels::bias_activate(self.slice(m, params), self.slice(bias, params), activation, &mut pre, &mut out);
+                self.sets[self.active].data[pre_id] = pre;
+                if let Some(o) = out_id {
+                    self.sets[self.active].data[o] = out;
+                }
+            }
+            fusion::Fused::ActivationGradSum { at, activation } => {
+                let (grad, sum) = (&insts[at], &insts[at + 1]);
+                let (g_id, s_id) = (grad.out.0, sum.out.0);
+                let mut g = std::mem::take(&mut self.sets[self.active].data[g_id]);
+                let mut sums = std::mem::take(&mut self.sets[self.active].data[s_id]);
+                let arg = |k: usize| self.slice(grad.args[k], params);
+                kernels::activate_grad_sum_rows(activation, arg(0), arg(1), arg(2), &mut g, &mut sums);
+                self.sets[self.active].data[g_id] = g;
+                self.sets[self.active].data[s_id] = sums;
+            }
         }
     }
 

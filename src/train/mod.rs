@@ -256,7 +256,8 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         Ok(Trainer {
             program,
             level,
-            exec: Executor::new(&graph),
+            // A full trace records every forward value, including those fused passes skip.
+            exec: if level == Level::Full { Executor::new(&graph) } else { Executor::new(&graph).fused() },
             params,
             grads,
             grad_ids,
