@@ -31,6 +31,11 @@ fn reads_floats_and_integers_and_refuses_what_does_not_fit() {
     assert!(parse(&npy("<f8", "(4611686018427387904, 8)", f.clone())).unwrap_err().contains("more elements"));
     assert!(parse(&npy("<c16", "(1,)", f)).unwrap_err().contains("element type"));
     assert!(parse(b"not numpy").unwrap_err().contains("not a valid .npy"));
+    // Data that does not start on an 8-byte boundary in memory is read the same.
+    let f: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut shifted = vec![0u8];
+    shifted.extend(npy("<f8", "(2,)", f));
+    assert_eq!(parse(&shifted[1..]).unwrap().values, vec![1.5, -2.0]);
 }
 
 fn f32s(values: &[f32]) -> Vec<u8> {

@@ -19,22 +19,35 @@ pub struct Loaded {
 
 /// The array in an `.npy` file's bytes, converted to f64.
 pub fn parse(bytes: &[u8]) -> Result<Loaded, String> {
-    // `view_npy` needs the data aligned for its element type: copy into 8-byte words.
-    let mut words = vec![0u64; bytes.len().div_ceil(8)];
-    let aligned: &mut [u8] = bytemuck_bytes(&mut words);
-    aligned[..bytes.len()].copy_from_slice(bytes);
-    let buf = &aligned[..bytes.len()];
+    // `view_npy` needs the data aligned for its element type. numpy pads the header so
+    // that the data starts 64 bytes in, so a buffer from the allocator usually is; if not,
+    // the bytes are copied into 8-byte words first.
+    let found = match parse_aligned(bytes) {
+        Err(ViewNpyError::MisalignedData) => {
+            let mut words = vec![0u64; bytes.len().div_ceil(8)];
+            let aligned: &mut [u8] = bytemuck_bytes(&mut words);
+            aligned[..bytes.len()].copy_from_slice(bytes);
+            parse_aligned(&aligned[..bytes.len()])
+        }
+        other => other,
+    };
+    found.map_err(message)?.ok_or_else(|| format!("its element type is not one nnc reads ({TYPES})"))
+}
+
+/// `parse` on bytes whose data is aligned (else `MisalignedData`); `None` for an element
+/// type nnc does not read.
+fn parse_aligned(buf: &[u8]) -> Result<Option<Loaded>, ViewNpyError> {
     macro_rules! attempt {
         ($($t:ty),*) => {$(
             match ArrayViewD::<$t>::view_npy(buf) {
-                Ok(v) => return Ok(to_f64(&v, |x: $t| x as f64)),
+                Ok(v) => return Ok(Some(to_f64(&v, |x: $t| x as f64))),
                 Err(ViewNpyError::WrongDescriptor(_)) => {}
-                Err(e) => return Err(message(e)),
+                Err(e) => return Err(e),
             }
         )*};
     }
     attempt!(f64, f32, i64, i32, i16, i8, u8);
-    Err(format!("its element type is not one nnc reads ({TYPES})"))
+    Ok(None)
 }
 
 /// The elements in row-major order (a plain loop over the slice when the file is C-ordered).
