@@ -136,7 +136,9 @@ pub fn run(
             checkpoint_error = Some(e);
             INTERRUPT.store(true, Ordering::SeqCst);
         }
-        clock.hear(event);
+        if extras.timing {
+            clock.hear(event);
+        }
         if let Event::Epoch { epoch, train, .. } = event {
             progress.epoch(*epoch, train.loss);
             if extras.plot.is_some() {
@@ -292,7 +294,7 @@ impl LoopClock {
         let secs = end.duration_since(start).as_secs_f64().max(1e-9);
         let (examples, steps) = (examples * self.epochs, steps * self.epochs);
         format!(
-            "timing: training loop {secs:.4} s for {} epochs, {steps} steps, {examples} examples \
+            "timing: training loop {secs:.6} s for {} epochs, {steps} steps, {examples} examples \
              ({:.0} examples/s, {:.0} steps/s); {whole}",
             self.epochs,
             examples as f64 / secs,

@@ -34,7 +34,7 @@ pub enum Fused {
 
 impl Fused {
     /// How many instructions it covers.
-    pub fn len(&self) -> usize {
+    pub fn instructions(&self) -> usize {
         match self {
             Fused::BiasActivation { activation: Some(_), .. } => 3,
             Fused::BiasActivation { activation: None, .. } | Fused::ActivationGradSum { .. } => 2,
@@ -77,7 +77,7 @@ pub fn plan(graph: &Graph) -> Vec<Option<Fused>> {
             _ => None,
         };
         plan[i] = fused;
-        i += fused.map_or(1, |f| f.len());
+        i += fused.map_or(1, |f| f.instructions());
     }
     plan
 }

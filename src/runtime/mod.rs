@@ -169,11 +169,11 @@ impl<T: Scalar> Executor<T> {
     pub fn run(&mut self, params: &[ArrayD<T>], range: Range<usize>) {
         let mut i = range.start;
         while i < range.end {
-            let fused = self.fused.as_ref().and_then(|plan| plan[i]).filter(|f| i + f.len() <= range.end);
+            let fused = self.fused.as_ref().and_then(|plan| plan[i]).filter(|f| i + f.instructions() <= range.end);
             match fused {
                 Some(f) => {
                     self.run_fused(params, f);
-                    i += f.len();
+                    i += f.instructions();
                 }
                 None => {
                     self.run_one(params, i);

@@ -97,13 +97,14 @@ pub fn update<'g, T: Scalar>(
     for &i in indices {
         let p = flat(&mut params[i]);
         let g = grad(i);
-        let (s1, s2) = (flat(&mut state.first[i]), flat(&mut state.second[i]));
+        // Plain SGD has no state: its buffers are not touched.
+        let (buf1, buf2) = (&mut state.first[i], &mut state.second[i]);
         match *opt {
             Optimizer::Sgd { momentum, nesterov, weight_decay, .. } => {
                 let (mu, wd) = (c(momentum), c(weight_decay));
                 if momentum != 0.0 {
                     let first = t == 1;
-                    for ((p, &g), b) in p.iter_mut().zip(g).zip(s1) {
+                    for ((p, &g), b) in p.iter_mut().zip(g).zip(flat(buf1)) {
                         let g = g + wd * *p;
                         *b = if first { g } else { mu * *b + g };
                         let g = if nesterov { g + mu * *b } else { *b };
@@ -121,7 +122,7 @@ pub fn update<'g, T: Scalar>(
                 let decoupled = matches!(opt, Optimizer::AdamW { .. });
                 let (b1, b2, e, wd) = (c(beta1), c(beta2), c(eps), c(weight_decay));
                 let one = T::one();
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(s1).zip(s2) {
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(flat(buf1)).zip(flat(buf2)) {
                     let g = if decoupled {
                         *p = *p * (one - lr_t * wd);
                         g
@@ -136,6 +137,7 @@ pub fn update<'g, T: Scalar>(
             Optimizer::RmsProp { rho, eps, momentum, weight_decay, .. } => {
                 let (r, e, mu, wd) = (c(rho), c(eps), c(momentum), c(weight_decay));
                 let one = T::one();
+                let (s1, s2) = (flat(buf1), flat(buf2));
                 for (k, (p, &g)) in p.iter_mut().zip(g).enumerate() {
                     let g = g + wd * *p;
                     let v = &mut s1[k];
@@ -152,7 +154,7 @@ pub fn update<'g, T: Scalar>(
             }
             Optimizer::Adagrad { eps, weight_decay, .. } => {
                 let (e, wd) = (c(eps), c(weight_decay));
-                for ((p, &g), s) in p.iter_mut().zip(g).zip(s1) {
+                for ((p, &g), s) in p.iter_mut().zip(g).zip(flat(buf1)) {
                     let g = g + wd * *p;
                     *s = *s + g * g;
                     *p = *p - lr_t * g / ((*s).sqrt() + e);
