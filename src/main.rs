@@ -5,6 +5,9 @@ mod cli;
 
 use clap::Parser;
 
+/// The stack of the threads commands run on: the main thread's usual size.
+const MAIN_STACK: usize = 8 << 20;
+
 fn main() {
     let args = cli::Cli::parse();
     // Threads for large matrix products: NNC_THREADS, else every core. Results are the
@@ -14,5 +17,15 @@ fn main() {
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     nnc::runtime::threads::set_threads(threads);
-    std::process::exit(cli::dispatch(args));
+    // The command runs on one of the pool's threads, so that a threaded product is shared
+    // between it and the others, and no idle thread spins beside the one doing the
+    // elementwise work between products (on 2 cores: 2 threads, not 3).
+    let pool = (threads > 1)
+        .then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).stack_size(MAIN_STACK).build().ok())
+        .flatten();
+    let code = match pool {
+        Some(pool) => pool.install(|| cli::dispatch(args)),
+        None => cli::dispatch(args),
+    };
+    std::process::exit(code);
 }
