@@ -16,7 +16,6 @@ pub fn fmt_float(x: f64) -> String {
 /// Appends one value in the trace's float format to `out`, without allocating beyond
 /// `out`'s own growth (traces format one or more floats per step).
 pub fn write_float(out: &mut String, x: f64) {
-    use std::io::Write;
     if x.is_nan() {
         return out.push_str("nan");
     }
@@ -26,54 +25,98 @@ pub fn write_float(out: &mut String, x: f64) {
     if x == 0.0 {
         return out.push('0');
     }
-    // `-d.dddddde-ddd` fits in 16 bytes.
+    let (digits, exp) = seven_digits_fast(x.abs()).unwrap_or_else(|| seven_digits_exact(x.abs()));
+    if x < 0.0 {
+        out.push('-');
+    }
+    let mut d = [b'0'; 7];
+    let mut n = digits;
+    for slot in d.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    // Every digit is ASCII.
+    let d = std::str::from_utf8(&d).unwrap_or("0000000");
+    if !(-5..7).contains(&exp) {
+        out.push_str(&d[..1]);
+        let rest = d[1..].trim_end_matches('0');
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let _ = std::fmt::Write::write_fmt(out, format_args!("e{exp}"));
+    } else if exp >= 0 {
+        let (int, frac) = d.split_at(exp as usize + 1);
+        out.push_str(int);
+        let frac = frac.trim_end_matches('0');
+        if !frac.is_empty() {
+            out.push('.');
+            out.push_str(frac);
+        }
+    } else {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(d.trim_end_matches('0'));
+    }
+}
+
+/// The value rounded to 7 significant digits as (digits, exponent): `a ≈ digits · 10^(exponent
+/// - 6)` with 10^6 ≤ digits < 10^7, exactly as `format!("{a:.6e}")` rounds (for a > 0).
+fn seven_digits_exact(a: f64) -> (u32, i32) {
+    use std::io::Write;
+    // `d.dddddde-ddd` fits in 16 bytes.
     let mut sci = [0u8; 32];
     let len = {
         let mut cursor = std::io::Cursor::new(&mut sci[..]);
-        let _ = write!(cursor, "{x:.6e}");
+        let _ = write!(cursor, "{a:.6e}");
         cursor.position() as usize
     };
     let sci = std::str::from_utf8(&sci[..len]).unwrap_or("0e0");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-5..7).contains(&exp) {
-        out.push_str(trim(mantissa));
-        let _ = std::fmt::Write::write_fmt(out, format_args!("e{exp}"));
-        return;
-    }
-    // The same 7 rounded digits, written in plain decimal.
-    let (sign, digits) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
-    };
-    let mut plain = [0u8; 24];
-    let mut n = 0;
-    let mut push = |b: u8| {
-        plain[n] = b;
-        n += 1;
-    };
-    let digits = digits.bytes().filter(u8::is_ascii_digit);
-    if exp >= 0 {
-        for (k, d) in digits.enumerate() {
-            if k == exp as usize + 1 {
-                push(b'.');
-            }
-            push(d);
-        }
-    } else {
-        push(b'0');
-        push(b'.');
-        for _ in 0..(-exp - 1) {
-            push(b'0');
-        }
-        digits.for_each(&mut push);
-    }
-    out.push_str(sign);
-    out.push_str(trim(std::str::from_utf8(&plain[..n]).unwrap_or("0")));
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+    (digits, exp.parse().unwrap_or(0))
 }
 
-fn trim(s: &str) -> &str {
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+/// `seven_digits_exact` without formatting, when the answer is certain: the value is
+/// scaled by an exact power of ten (one or two roundings, relative error below 3e-16,
+/// so below 3e-9 on the 7-digit integer), and rounded unless it lies within 1e-8 of a
+/// rounding tie or of the range's ends, where `None` leaves the decision to the exact path.
+fn seven_digits_fast(a: f64) -> Option<(u32, i32)> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
+    ];
+    const MARGIN: f64 = 1e-8;
+    let scale = |s: i32| -> Option<f64> {
+        let k = s.unsigned_abs() as usize;
+        let (big, small) = if k > 22 { (22, k - 22) } else { (k, 0) };
+        if small > 22 {
+            return None;
+        }
+        Some(if s >= 0 { a * POW10[big] * POW10[small] } else { a / POW10[big] / POW10[small] })
+    };
+    let mut exp = a.log10().floor() as i32;
+    for _ in 0..2 {
+        let scaled = scale(6 - exp)?;
+        if scaled < 1e6 - MARGIN {
+            exp -= 1;
+            continue;
+        }
+        if scaled >= 1e7 + MARGIN {
+            exp += 1;
+            continue;
+        }
+        let floor = scaled.floor();
+        let frac = scaled - floor;
+        if !(1e6 + MARGIN..=1e7 - MARGIN).contains(&scaled) || (frac - 0.5).abs() < MARGIN {
+            return None;
+        }
+        let digits = if frac > 0.5 { floor + 1.0 } else { floor } as u32;
+        return Some(if digits == 10_000_000 { (1_000_000, exp + 1) } else { (digits, exp) });
+    }
+    None
 }
 
 /// Formats row-major values of the given dimensions as a nested array.
@@ -94,6 +137,11 @@ pub fn fmt_tensor(values: &[f64], dims: &[usize]) -> String {
 #[cfg(test)]
 mod tests {
     use super::fmt_float;
+
+    /// Trailing zeros (and a bare point) removed.
+    fn trim(s: &str) -> &str {
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+    }
 
     #[test]
     fn seven_significant_digits_shortest_form() {
@@ -118,9 +166,37 @@ mod tests {
         let exp: i32 = exp.parse().unwrap();
         if (-5..7).contains(&exp) {
             let decimals = (6 - exp).max(0) as usize;
-            super::trim(&format!("{x:.decimals$}")).to_string()
+            trim(&format!("{x:.decimals$}")).to_string()
         } else {
-            format!("{}e{exp}", super::trim(mantissa))
+            format!("{}e{exp}", trim(mantissa))
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_definition_near_rounding_ties_and_at_extreme_exponents() {
+        let mut state = 99u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 11
+        };
+        for _ in 0..200_000 {
+            let digits = 1_000_000 + next() % 9_000_000;
+            let exp = (next() % 90) as i32 - 45;
+            // Halfway between two 7-digit values (as near as f64 gets), and the f32 nearest.
+            let tie = (digits as f64 + 0.5) * 10f64.powi(exp - 6);
+            for x in [tie, -tie, f64::from(tie as f32), tie * (1.0 + f64::EPSILON), tie * (1.0 - f64::EPSILON)] {
+                if x.is_finite() {
+                    assert_eq!(fmt_float(x), by_definition(x), "{x:e}");
+                }
+            }
+            // Just below and at a power of ten.
+            let p = 10f64.powi(exp);
+            for x in [p, p * (1.0 - f64::EPSILON), p * (1.0 - 5e-8), p * (1.0 - 4.9999e-8)] {
+                assert_eq!(fmt_float(x), by_definition(x), "{x:e}");
+            }
+        }
+        for x in [f64::MIN_POSITIVE, 5e-324, f64::MAX, 1e300, 1e-300] {
+            assert_eq!(fmt_float(x), by_definition(x), "{x:e}");
         }
     }
 
