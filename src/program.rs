@@ -348,7 +348,8 @@ impl Program {
         }
         for set in std::iter::once(&data.train).chain(&data.validation) {
             h.update(format!("{:?}{:?}", set.x.dim(), set.y.dim()).as_bytes());
-            hash_floats(&mut h, set.x.iter().chain(set.y.iter()));
+            hash_matrix(&mut h, &set.x);
+            hash_matrix(&mut h, &set.y);
         }
         hex(&h.finalize())
     }
@@ -366,23 +367,30 @@ impl Program {
         h.update(print(&self.graph, PrintOptions { origins: false, all_values: false }).as_bytes());
         for &id in &self.graph.params {
             if let Def::Param { init: Init::Explicit(values), .. } = &self.graph.value(id).def {
-                hash_floats(h, values.iter());
+                hash_floats(h, values);
             }
         }
     }
 }
 
-/// Feeds the little-endian bits of `values` to `h`, a block at a time.
-fn hash_floats<'a>(h: &mut Sha256, values: impl Iterator<Item = &'a f64>) {
-    let mut block = Vec::with_capacity(8 * 1024);
-    for v in values {
-        block.extend_from_slice(&v.to_bits().to_le_bytes());
-        if block.len() == block.capacity() {
-            h.update(&block);
-            block.clear();
+/// Feeds the little-endian bits of `values` to `h`, a block at a time (the hash is the
+/// same however the stream is cut into blocks).
+fn hash_floats(h: &mut Sha256, values: &[f64]) {
+    let mut block = [0u8; 8 * 1024];
+    for chunk in values.chunks(1024) {
+        for (bytes, v) in block.chunks_exact_mut(8).zip(chunk) {
+            bytes.copy_from_slice(&v.to_bits().to_le_bytes());
         }
+        h.update(&block[..chunk.len() * 8]);
     }
-    h.update(&block);
+}
+
+/// `hash_floats` over a matrix's elements in row order.
+fn hash_matrix(h: &mut Sha256, m: &ndarray::Array2<f64>) {
+    match m.as_slice() {
+        Some(values) => hash_floats(h, values),
+        None => hash_floats(h, &m.iter().copied().collect::<Vec<_>>()),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
