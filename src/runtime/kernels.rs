@@ -244,7 +244,7 @@ pub fn bias_activate<T: Scalar>(m: &[T], bias: &[T], f: Option<Activation>, pre:
         }
         None => {
             for (mr, pr) in rows(m, cols).zip(rows_mut(pre, cols)) {
-                each_pair(mr, bias, pr, |m, b| m + b);
+                add(mr, bias, pr);
             }
         }
     }

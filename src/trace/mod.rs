@@ -27,26 +27,17 @@ pub fn format_event(event: &Event, format: Format) -> String {
 }
 
 /// Appends the lines of one event to `out`. The records written once per step or epoch
-/// go straight to text, without building records first.
+/// go straight to text, without building records first (the same text `record::to_text`
+/// gives their records).
 pub fn write_event(out: &mut String, event: &Event, format: Format) {
-    use std::fmt::Write;
     match (event, format) {
         (Event::Step { epoch, step, loss }, Format::Text) => {
-            let _ = write!(out, "step epoch {epoch} step {step} loss ");
-            float::write_float(out, *loss);
+            record::write_step(out, *epoch, *step, *loss);
             out.push('\n');
         }
         (Event::Epoch { epoch, lr, train, validation }, Format::Text) => {
-            let _ = write!(out, "epoch {epoch} lr ");
-            write_lr(out, *lr);
-            for (prefix, scores) in std::iter::once(("", *train)).chain(validation.map(|v| ("val_", v))) {
-                let _ = write!(out, " {prefix}loss ");
-                float::write_float(out, scores.loss);
-                for (m, v) in &scores.metrics {
-                    let _ = write!(out, " {prefix}{} ", m.name());
-                    float::write_float(out, *v);
-                }
-            }
+            record::write_epoch_start(out, *epoch, *lr);
+            record::each_figure(train, *validation, |prefix, name, v| record::write_figure(out, prefix, name, v));
             out.push('\n');
         }
         _ => {
@@ -59,22 +50,6 @@ pub fn write_event(out: &mut String, event: &Event, format: Format) {
             }
         }
     }
-}
-
-/// Writes a learning rate: the same as `write_float`, remembering the last one's text,
-/// since most schedules repeat it epoch after epoch.
-fn write_lr(out: &mut String, lr: f64) {
-    thread_local! {
-        static LAST: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
-    }
-    LAST.with_borrow_mut(|(bits, text)| {
-        if *bits != lr.to_bits() || text.is_empty() {
-            text.clear();
-            float::write_float(text, lr);
-            *bits = lr.to_bits();
-        }
-        out.push_str(text);
-    });
 }
 
 /// Trains a program and returns its whole text trace with the result. (The CLI streams

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::trace::float::{fmt_float, fmt_tensor};
+use crate::trace::float::{fmt_float, fmt_tensor, write_float};
 use crate::train::events::{Event, Level, Scores, Stage, TensorValues};
 
 /// The trace format's version, written in its first record.
@@ -106,13 +106,45 @@ fn tensor(epoch: u64, step: u64, t: &TensorValues) -> Tensor {
     Tensor { epoch, step, name: t.name.to_string(), dims: t.dims.clone(), values: t.values.clone() }
 }
 
+/// Calls `f(prefix, name, value)` for each figure of an epoch or final record, in record
+/// order: the training loss and metrics, then the validation ones prefixed `val_`.
+pub(crate) fn each_figure(train: &Scores, validation: Option<&Scores>, mut f: impl FnMut(&str, &str, f64)) {
+    for (prefix, s) in std::iter::once(("", train)).chain(validation.map(|v| ("val_", v))) {
+        f(prefix, "loss", s.loss);
+        for (m, v) in &s.metrics {
+            f(prefix, m.name(), *v);
+        }
+    }
+}
+
 fn figures(train: &Scores, validation: Option<&Scores>) -> Vec<(String, f64)> {
     let mut out = Vec::new();
-    for (prefix, s) in std::iter::once(("", train)).chain(validation.map(|v| ("val_", v))) {
-        out.push((format!("{prefix}loss"), s.loss));
-        out.extend(s.metrics.iter().map(|(m, v)| (format!("{prefix}{}", m.name()), *v)));
-    }
+    each_figure(train, validation, |prefix, name, v| out.push((format!("{prefix}{name}"), v)));
     out
+}
+
+/// Appends a step record's text: `step epoch E step S loss L`.
+pub(crate) fn write_step(out: &mut String, epoch: u64, step: u64, loss: f64) {
+    use std::fmt::Write;
+    let _ = write!(out, "step epoch {epoch} step {step} loss ");
+    write_float(out, loss);
+}
+
+/// Appends the start of an epoch record's text: `epoch E lr LR`.
+pub(crate) fn write_epoch_start(out: &mut String, epoch: u64, lr: f64) {
+    use std::fmt::Write;
+    let _ = write!(out, "epoch {epoch} lr ");
+    write_float(out, lr);
+}
+
+/// Appends one figure of an epoch or final record: ` NAME VALUE`, NAME being
+/// `prefix` + `name`.
+pub(crate) fn write_figure(out: &mut String, prefix: &str, name: &str, value: f64) {
+    out.push(' ');
+    out.push_str(prefix);
+    out.push_str(name);
+    out.push(' ');
+    write_float(out, value);
 }
 
 /// The records of one event.
@@ -179,8 +211,10 @@ fn tensor_text(t: &Tensor) -> String {
     format!("{} [{dims}] = {}", t.name, fmt_tensor(&t.values, &t.dims))
 }
 
-fn figures_text(figures: &[(String, f64)]) -> String {
-    figures.iter().map(|(k, v)| format!(" {k} {}", fmt_float(*v))).collect()
+fn write_figures(out: &mut String, figures: &[(String, f64)]) {
+    for (name, v) in figures {
+        write_figure(out, "", name, *v);
+    }
 }
 
 /// The record as one text line (without the newline).
@@ -191,12 +225,25 @@ pub fn to_text(r: &Record) -> String {
         Record::Forward(t) => format!("forward epoch {} step {} {}", t.epoch, t.step, tensor_text(t)),
         Record::Grad(t) => format!("grad epoch {} step {} {}", t.epoch, t.step, tensor_text(t)),
         Record::Update(t) => format!("update epoch {} step {} {}", t.epoch, t.step, tensor_text(t)),
-        Record::Step { epoch, step, loss } => format!("step epoch {epoch} step {step} loss {}", fmt_float(*loss)),
-        Record::Epoch { epoch, lr, figures } => format!("epoch {epoch} lr {}{}", fmt_float(*lr), figures_text(figures)),
+        Record::Step { epoch, step, loss } => {
+            let mut out = String::new();
+            write_step(&mut out, *epoch, *step, *loss);
+            out
+        }
+        Record::Epoch { epoch, lr, figures } => {
+            let mut out = String::new();
+            write_epoch_start(&mut out, *epoch, *lr);
+            write_figures(&mut out, figures);
+            out
+        }
         Record::Stopped { epoch, best_epoch, monitor, best } => {
             format!("stopped epoch {epoch} best_epoch {best_epoch} {monitor} {}", fmt_float(*best))
         }
-        Record::Final { figures } => format!("final{}", figures_text(figures)),
+        Record::Final { figures } => {
+            let mut out = String::from("final");
+            write_figures(&mut out, figures);
+            out
+        }
         Record::Param(t) => format!("param {}", tensor_text(t)),
         Record::Diverged { epoch, step, value, layer } => {
             format!("diverged epoch {epoch} step {step} value {value} layer {}", layer.as_deref().unwrap_or("-"))

@@ -51,15 +51,7 @@ impl<T: Scalar> OptimizerState<T> {
             buffers
                 .iter()
                 .zip(params)
-                .map(|(b, p)| {
-                    if b.len() == p.len() {
-                        b.mapv(|v| v.as_f64())
-                            .into_shape_with_order(p.raw_dim())
-                            .unwrap_or_else(|_| ArrayD::zeros(p.raw_dim()))
-                    } else {
-                        ArrayD::zeros(p.raw_dim())
-                    }
-                })
+                .map(|(b, p)| if b.shape() == p.shape() { b.mapv(|v| v.as_f64()) } else { ArrayD::zeros(p.raw_dim()) })
                 .collect()
         };
         OptimizerState { step: self.step, first: full(&self.first), second: full(&self.second) }
