@@ -35,30 +35,30 @@ pub fn write_float(out: &mut String, x: f64) {
         *slot = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    // Every digit is ASCII.
-    let d = std::str::from_utf8(&d).unwrap_or("0000000");
+    // The significant digits without trailing zeros (the first digit is never zero).
+    let kept = d.iter().rposition(|&b| b != b'0').map_or(1, |i| i + 1);
+    let push = |out: &mut String, digits: &[u8]| digits.iter().for_each(|&b| out.push(char::from(b)));
     if !(-5..7).contains(&exp) {
-        out.push_str(&d[..1]);
-        let rest = d[1..].trim_end_matches('0');
-        if !rest.is_empty() {
+        push(out, &d[..1]);
+        if kept > 1 {
             out.push('.');
-            out.push_str(rest);
+            push(out, &d[1..kept]);
         }
-        let _ = std::fmt::Write::write_fmt(out, format_args!("e{exp}"));
+        out.push('e');
+        out.push_str(itoa::Buffer::new().format(exp));
     } else if exp >= 0 {
-        let (int, frac) = d.split_at(exp as usize + 1);
-        out.push_str(int);
-        let frac = frac.trim_end_matches('0');
-        if !frac.is_empty() {
+        let point = exp as usize + 1;
+        push(out, &d[..point]);
+        if kept > point {
             out.push('.');
-            out.push_str(frac);
+            push(out, &d[point..kept]);
         }
     } else {
         out.push_str("0.");
         for _ in 0..(-exp - 1) {
             out.push('0');
         }
-        out.push_str(d.trim_end_matches('0'));
+        push(out, &d[..kept]);
     }
 }
 
@@ -82,7 +82,9 @@ fn seven_digits_exact(a: f64) -> (u32, i32) {
 /// `seven_digits_exact` without formatting, when the answer is certain: the value is
 /// scaled by an exact power of ten (one or two roundings, relative error below 3e-16,
 /// so below 3e-9 on the 7-digit integer), and rounded unless it lies within 1e-8 of a
-/// rounding tie or of the range's ends, where `None` leaves the decision to the exact path.
+/// rounding tie, where `None` leaves the decision to the exact path. Within 1e-8 of the
+/// range's ends (10^6 and 10^7) the answer does not depend on which side the exact value
+/// lies: both round to the power of ten.
 fn seven_digits_fast(a: f64) -> Option<(u32, i32)> {
     const POW10: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
@@ -97,23 +99,34 @@ fn seven_digits_fast(a: f64) -> Option<(u32, i32)> {
         }
         Some(if s >= 0 { a * POW10[big] * POW10[small] } else { a / POW10[big] / POW10[small] })
     };
-    let mut exp = a.log10().floor() as i32;
-    for _ in 0..2 {
+    // floor(log10 a) from the binary exponent, within two of it: the loop corrects it.
+    // Subnormals are estimated too high: their scaled value stays outside the range and
+    // the exact path decides.
+    let binary_exp = ((a.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    let mut exp = (binary_exp * 78_913) >> 18;
+    for _ in 0..3 {
         let scaled = scale(6 - exp)?;
-        if scaled < 1e6 - MARGIN {
+        if (scaled - 1e6).abs() <= MARGIN {
+            return Some((1_000_000, exp));
+        }
+        if (scaled - 1e7).abs() <= MARGIN {
+            return Some((1_000_000, exp + 1));
+        }
+        if scaled < 1e6 {
             exp -= 1;
             continue;
         }
-        if scaled >= 1e7 + MARGIN {
+        if scaled > 1e7 {
             exp += 1;
             continue;
         }
-        let floor = scaled.floor();
-        let frac = scaled - floor;
-        if !(1e6 + MARGIN..=1e7 - MARGIN).contains(&scaled) || (frac - 0.5).abs() < MARGIN {
+        // 10^6 < scaled < 10^7: the cast truncates, which is the floor.
+        let floor = scaled as u32;
+        let frac = scaled - f64::from(floor);
+        if (frac - 0.5).abs() < MARGIN {
             return None;
         }
-        let digits = if frac > 0.5 { floor + 1.0 } else { floor } as u32;
+        let digits = if frac > 0.5 { floor + 1 } else { floor };
         return Some(if digits == 10_000_000 { (1_000_000, exp + 1) } else { (digits, exp) });
     }
     None
@@ -197,6 +210,18 @@ mod tests {
         }
         for x in [f64::MIN_POSITIVE, 5e-324, f64::MAX, 1e300, 1e-300] {
             assert_eq!(fmt_float(x), by_definition(x), "{x:e}");
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_definition_at_every_binary_exponent() {
+        for e in -1074..=1023 {
+            let p = 2f64.powi(e);
+            for x in [p, p * (2.0 - f64::EPSILON), p * 1.5, p * 1.25] {
+                if x.is_finite() && x > 0.0 {
+                    assert_eq!(fmt_float(x), by_definition(x), "{x:e}");
+                }
+            }
         }
     }
 

@@ -125,15 +125,20 @@ fn figures(train: &Scores, validation: Option<&Scores>) -> Vec<(String, f64)> {
 
 /// Appends a step record's text: `step epoch E step S loss L`.
 pub(crate) fn write_step(out: &mut String, epoch: u64, step: u64, loss: f64) {
-    use std::fmt::Write;
-    let _ = write!(out, "step epoch {epoch} step {step} loss ");
+    let mut digits = itoa::Buffer::new();
+    out.push_str("step epoch ");
+    out.push_str(digits.format(epoch));
+    out.push_str(" step ");
+    out.push_str(digits.format(step));
+    out.push_str(" loss ");
     write_float(out, loss);
 }
 
 /// Appends the start of an epoch record's text: `epoch E lr LR`.
 pub(crate) fn write_epoch_start(out: &mut String, epoch: u64, lr: f64) {
-    use std::fmt::Write;
-    let _ = write!(out, "epoch {epoch} lr ");
+    out.push_str("epoch ");
+    out.push_str(itoa::Buffer::new().format(epoch));
+    out.push_str(" lr ");
     write_float(out, lr);
 }
 
