@@ -5,9 +5,10 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::data::{DataSpec, Splits};
+use crate::data::{DataSpec, Features, Splits};
 use crate::ir::print::{PrintOptions, print};
 use crate::ir::{Def, Graph, Init, Shape};
+use crate::runtime::Scalar;
 use crate::syntax::ast::{FilePath, Span};
 
 /// An optimiser and its hyper-parameters (PyTorch's rules and defaults; see
@@ -347,8 +348,11 @@ impl Program {
             h.update(spec.canonical().as_bytes());
         }
         for set in std::iter::once(&data.train).chain(&data.validation) {
-            h.update(format!("{:?}{:?}", set.x.dim(), set.y.dim()).as_bytes());
-            hash_matrix(&mut h, &set.x);
+            h.update(format!("{:?}{:?}", (set.x.nrows(), set.x.ncols()), set.y.dim()).as_bytes());
+            match &set.x {
+                Features::F64(x) => hash_matrix(&mut h, x),
+                Features::F32(x) => hash_matrix(&mut h, x),
+            }
             hash_matrix(&mut h, &set.y);
         }
         hex(&h.finalize())
@@ -367,7 +371,7 @@ impl Program {
         h.update(print(&self.graph, PrintOptions { origins: false, all_values: false }).as_bytes());
         for &id in &self.graph.params {
             if let Def::Param { init: Init::Explicit(values), .. } = &self.graph.value(id).def {
-                hash_floats(h, values);
+                hash_floats(h, values.iter());
             }
         }
     }
@@ -375,21 +379,26 @@ impl Program {
 
 /// Feeds the little-endian bits of `values` to `h`, a block at a time (the hash is the
 /// same however the stream is cut into blocks).
-fn hash_floats(h: &mut Sha256, values: &[f64]) {
+fn hash_floats(h: &mut Sha256, values: impl Iterator<Item = f64>) {
     let mut block = [0u8; 8 * 1024];
-    for chunk in values.chunks(1024) {
-        for (bytes, v) in block.chunks_exact_mut(8).zip(chunk) {
-            bytes.copy_from_slice(&v.to_bits().to_le_bytes());
+    let mut used = 0;
+    for v in values {
+        block[used..used + 8].copy_from_slice(&v.to_bits().to_le_bytes());
+        used += 8;
+        if used == block.len() {
+            h.update(block);
+            used = 0;
         }
-        h.update(&block[..chunk.len() * 8]);
     }
+    h.update(&block[..used]);
 }
 
-/// `hash_floats` over a matrix's elements in row order.
-fn hash_matrix(h: &mut Sha256, m: &ndarray::Array2<f64>) {
+/// `hash_floats` over a matrix's elements in row order, widened to f64 (so data kept in
+/// f32 hashes as it did widened).
+fn hash_matrix<S: Scalar>(h: &mut Sha256, m: &ndarray::Array2<S>) {
     match m.as_slice() {
-        Some(values) => hash_floats(h, values),
-        None => hash_floats(h, &m.iter().copied().collect::<Vec<_>>()),
+        Some(values) => hash_floats(h, values.iter().map(|v| v.as_f64())),
+        None => hash_floats(h, m.iter().map(|v| v.as_f64())),
     }
 }
 

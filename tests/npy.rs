@@ -2,6 +2,8 @@
 //! layer's `weights` and `bias_values`, in both syntaxes; shape and file errors point at
 //! the `npy(...)` that named the file.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -21,12 +23,18 @@ fn npy(descr: &str, shape: &str, data: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn reads_floats_and_integers_and_refuses_what_does_not_fit() {
-    use nnc::data::npy::parse;
+    use nnc::data::npy::{Elements, parse};
     let f: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-    assert_eq!(parse(&npy("<f8", "(2,)", f.clone())).unwrap().values, vec![1.5, -2.0]);
+    assert_eq!(parse(&npy("<f8", "(2,)", f.clone())).unwrap().values, Elements::F64(vec![1.5, -2.0]));
     let i: Vec<u8> = [3i64, 0, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
     let a = parse(&npy("<i8", "(3, 1)", i)).unwrap();
-    assert_eq!((a.dims, a.values), (vec![3, 1], vec![3.0, 0.0, 2.0]));
+    assert_eq!((a.dims, a.values), (vec![3, 1], Elements::F64(vec![3.0, 0.0, 2.0])));
+    // float32 stays float32 (half the memory); everything else becomes f64.
+    let a = parse(&npy("<f4", "(2,)", f32s(&[0.1, -3.0]))).unwrap();
+    assert_eq!(a.values, Elements::F32(vec![0.1f32, -3.0]));
+    assert_eq!(a.values.into_f64(), vec![f64::from(0.1f32), -3.0]);
+    let u: Vec<u8> = vec![7u8, 255];
+    assert_eq!(parse(&npy("|u1", "(2,)", u)).unwrap().values, Elements::F64(vec![7.0, 255.0]));
     assert!(parse(&npy("<f8", "(1000000000000,)", f.clone())).unwrap_err().contains("truncated"));
     assert!(parse(&npy("<f8", "(4611686018427387904, 8)", f.clone())).unwrap_err().contains("more elements"));
     assert!(parse(&npy("<c16", "(1,)", f)).unwrap_err().contains("element type"));
@@ -35,7 +43,7 @@ fn reads_floats_and_integers_and_refuses_what_does_not_fit() {
     let f: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut shifted = vec![0u8];
     shifted.extend(npy("<f8", "(2,)", f));
-    assert_eq!(parse(&shifted[1..]).unwrap().values, vec![1.5, -2.0]);
+    assert_eq!(parse(&shifted[1..]).unwrap().values, Elements::F64(vec![1.5, -2.0]));
 }
 
 fn f32s(values: &[f32]) -> Vec<u8> {
@@ -122,4 +130,47 @@ fn a_mis_shaped_or_missing_array_is_reported_at_its_npy_call() {
     let out = nnc(p, &["check", "m.nn"]);
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot use `b.npy` for `hidden.bias`"));
+}
+
+/// float32 files stay float32 in memory (data and weights), and a run on them is the run on
+/// the same values widened to float64: byte for byte the same trace, fingerprint included.
+#[test]
+fn float32_arrays_are_kept_narrow_and_train_exactly_as_their_widened_values() {
+    use nnc::data::Features;
+    use nnc::ir::{Def, Init, Values};
+    let dir = fixture();
+    let p = dir.path();
+    let (program, data) = common::load_file(&p.join("m.nn"));
+    assert!(matches!(data.train.x, Features::F32(_)), "{:?}", data.train.x);
+    let init = |name: &str| {
+        let id = program.graph.params.iter().find(|&&id| program.graph.value(id).name == name).unwrap();
+        match &program.graph.value(*id).def {
+            Def::Param { init, .. } => init.clone(),
+            _ => unreachable!(),
+        }
+    };
+    assert!(matches!(init("hidden.weight"), Init::Explicit(Values::F32(_))));
+    assert!(matches!(init("hidden.bias"), Init::Explicit(Values::F64(_))));
+    let narrow = nnc(p, &["run", "m.nn", "--trace", "full", "-q"]);
+    let x: Vec<u8> = [0f64, 0., 0., 1., 1., 0., 1., 1.].iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(p.join("x.npy"), npy("<f8", "(4, 2)", x)).unwrap();
+    let w: Vec<u8> = [0.5f64, -0.25, 1.0, 0.75, 0.5, -1.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(p.join("w.npy"), npy("<f8", "(2, 3)", w)).unwrap();
+    assert!(matches!(common::load_file(&p.join("m.nn")).1.train.x, Features::F64(_)));
+    let wide = nnc(p, &["run", "m.nn", "--trace", "full", "-q"]);
+    assert!(narrow.status.success() && wide.status.success());
+    assert_eq!(String::from_utf8(narrow.stdout).unwrap(), String::from_utf8(wide.stdout).unwrap());
+    // Normalising widens: the rescaled values are f64, as they always were.
+    std::fs::write(p.join("x.npy"), npy("<f4", "(4, 2)", f32s(&[0., 0., 0., 1., 1., 0., 1., 1.]))).unwrap();
+    let spec = std::fs::read_to_string(p.join("m.nn")).unwrap();
+    std::fs::write(
+        p.join("n.nn"),
+        spec.replace("y = npy(\"labels.npy\")", "y = npy(\"labels.npy\")\n    normalize = standard"),
+    )
+    .unwrap();
+    let (_, data) = common::load_file(&p.join("n.nn"));
+    match &data.train.x {
+        Features::F64(x) => assert_eq!(x.column(0).to_vec(), vec![-1.0, -1.0, 1.0, 1.0]),
+        other => panic!("{other:?}"),
+    }
 }

@@ -54,7 +54,7 @@ fn every_spec_exports_a_model_that_predicts_what_nnc_predicts() {
         let params: Vec<ArrayD<f64>> = outcome.params.into_iter().map(|(_, p)| p).collect();
         let bytes = onnx(&program, &params, data.normalizer.as_ref(), &[]).unwrap();
         // The exported model takes raw features: undo the normalisation nnc applied.
-        let normalized = &data.train.x;
+        let normalized = &data.train.x.to_f64();
         let mut raw = normalized.clone();
         if let Some(n) = &data.normalizer {
             for mut row in raw.rows_mut() {

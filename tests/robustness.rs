@@ -97,7 +97,7 @@ fn check(text: &str, syntax: Syntax) {
             match nnc::data::prepare(&program, &mut loader) {
                 // Training the larger data sets adds time, not coverage: the runtime is
                 // the same for every size.
-                Ok(data) if data.train.x.len() <= 10_000 => {
+                Ok(data) if data.train.x.nrows() * data.train.x.ncols() <= 10_000 => {
                     let _ = nnc::trace::record(&program, &data, Level::Full);
                 }
                 Ok(_) => {}

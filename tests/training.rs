@@ -123,7 +123,7 @@ train { epochs = 1, batch_size = 2 }";
 fn normalisation_is_fitted_on_the_training_split_only() {
     let (_, d) = common::spec("iris.nn");
     let n = d.normalizer.as_ref().unwrap();
-    for (j, col) in d.train.x.columns().into_iter().enumerate() {
+    for (j, col) in d.train.x.to_f64().columns().into_iter().enumerate() {
         let mean = col.sum() / col.len() as f64;
         assert!(mean.abs() < 1e-9, "feature {j} has mean {mean} on the training split");
     }

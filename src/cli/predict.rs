@@ -199,7 +199,7 @@ pub fn eval(spec: &Path, weights_path: &Path, input: Option<&Path>) -> i32 {
                 Err(code) => return code,
             };
             if let Some(n) = &t.normalizer {
-                n.apply(&mut set.x);
+                n.apply(set.x.f64_mut());
             }
             vec![(csv.to_str().unwrap_or("input"), set)]
         }

@@ -64,7 +64,7 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     // One untimed step first: buffers are allocated and caches warm.
     for step in 0..=steps {
         exec.prepare(batch);
-        gather(&data.train.x, &rows, exec.input_slice_mut(graph.x()));
+        data.train.x.gather(&rows, exec.input_slice_mut(graph.x()));
         gather(&data.train.y, &rows, exec.input_slice_mut(graph.y()));
         for (mask, _) in graph.masks() {
             exec.input_mut(mask).fill(T::one());

@@ -13,7 +13,7 @@ pub mod table;
 pub use prepare::{Loader, Splits, prepare};
 pub use spec::DataSpec;
 
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -23,9 +23,78 @@ use crate::runtime::Scalar;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     /// Features, `[examples, inputs]`.
-    pub x: Array2<f64>,
+    pub x: Features,
     /// Targets, `[examples, outputs]`.
     pub y: Array2<f64>,
+}
+
+/// Feature values in the precision of their source: a float32 `.npy` file stays f32 (half
+/// the memory of widening it), everything else, and anything normalised, is f64. Widening
+/// f32 to f64 is exact, so every reader sees the same f64 values either way.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Features {
+    /// Double precision.
+    F64(Array2<f64>),
+    /// Single precision, as read from a float32 file.
+    F32(Array2<f32>),
+}
+
+impl Features {
+    /// The number of examples.
+    pub fn nrows(&self) -> usize {
+        match self {
+            Features::F64(a) => a.nrows(),
+            Features::F32(a) => a.nrows(),
+        }
+    }
+
+    /// The number of features per example.
+    pub fn ncols(&self) -> usize {
+        match self {
+            Features::F64(a) => a.ncols(),
+            Features::F32(a) => a.ncols(),
+        }
+    }
+
+    /// The values in f64 (a copy).
+    pub fn to_f64(&self) -> Array2<f64> {
+        self.cast()
+    }
+
+    /// The values in another float type (a copy).
+    pub fn cast<T: Scalar>(&self) -> Array2<T> {
+        match self {
+            Features::F64(a) => a.mapv(T::of_f64),
+            Features::F32(a) => a.mapv(|v| T::of_f64(f64::from(v))),
+        }
+    }
+
+    /// The values in f64, to change in place (normalisation): f32 values are widened first.
+    pub fn f64_mut(&mut self) -> &mut Array2<f64> {
+        if let Features::F32(a) = self {
+            *self = Features::F64(a.mapv(f64::from));
+        }
+        match self {
+            Features::F64(a) => a,
+            Features::F32(_) => unreachable!("widened above"),
+        }
+    }
+
+    /// The examples `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Features {
+        match self {
+            Features::F64(a) => Features::F64(a.select(Axis(0), rows)),
+            Features::F32(a) => Features::F32(a.select(Axis(0), rows)),
+        }
+    }
+
+    /// Copies the rows `rows` into `dst` (row-major) in the run's float type.
+    pub fn gather<T: Scalar>(&self, rows: &[usize], dst: &mut [T]) {
+        match self {
+            Features::F64(a) => gather(a, rows, dst),
+            Features::F32(a) => gather(a, rows, dst),
+        }
+    }
 }
 
 impl Dataset {
@@ -41,16 +110,17 @@ impl Dataset {
 
     /// The data in the run's float type.
     pub fn cast<T: Scalar>(&self) -> (Array2<T>, Array2<T>) {
-        (self.x.mapv(T::of_f64), self.y.mapv(T::of_f64))
+        (self.x.cast(), self.y.mapv(T::of_f64))
     }
 }
 
 /// Copies the rows `rows` of `src` into `dst` (row-major), in that order, converted to
-/// the run's float type: examples are kept once, in f64, and converted batch by batch.
-pub fn gather<T: Scalar>(src: &Array2<f64>, rows: &[usize], dst: &mut [T]) {
+/// the run's float type: examples are kept once, as loaded, and converted batch by batch
+/// (through f64, which changes no value: f32 → f64 → f32 is the identity).
+pub fn gather<S: Scalar, T: Scalar>(src: &Array2<S>, rows: &[usize], dst: &mut [T]) {
     let cols = src.ncols();
     for (d, &r) in dst.chunks_exact_mut(cols.max(1)).zip(rows) {
-        d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = T::of_f64(v));
+        d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = T::of_f64(v.as_f64()));
     }
 }
 

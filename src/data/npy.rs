@@ -1,23 +1,62 @@
-//! Arrays from numpy's `.npy` files (through `ndarray-npy`), as f64. The file's bytes are
+//! Arrays from numpy's `.npy` files (through `ndarray-npy`): float32 stays float32, every
+//! other element type becomes f64 (exactly, for the integers nnc reads). The file's bytes are
 //! viewed in place, never trusted for an allocation: a header that claims more elements
 //! than the file holds is an error, not a huge `Vec`.
 
 use ndarray::ArrayViewD;
 use ndarray_npy::{ViewNpyError, ViewNpyExt};
 
+use crate::ir::Values;
+
 /// The element types read, as numpy writes them on little-endian machines.
 const TYPES: &str = "float64, float32, int64, int32, int16, int8, uint8 (little-endian)";
 
-/// An array read from a file: its dimensions and its elements, row-major, as f64.
+/// An array read from a file: its dimensions and its elements, row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {
     /// The dimensions.
     pub dims: Vec<usize>,
     /// The elements in row-major order.
-    pub values: Vec<f64>,
+    pub values: Elements,
 }
 
-/// The array in an `.npy` file's bytes, converted to f64.
+/// Elements as read: float32 stays float32, every other type is widened to f64.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Elements {
+    /// Double precision (and integers, exactly).
+    F64(Vec<f64>),
+    /// Single precision.
+    F32(Vec<f32>),
+}
+
+impl Elements {
+    /// The first element that is NaN or infinite, widened.
+    pub fn first_non_finite(&self) -> Option<f64> {
+        match self {
+            Elements::F64(v) => v.iter().copied().find(|x| !x.is_finite()),
+            Elements::F32(v) => v.iter().find(|x| !x.is_finite()).map(|&x| f64::from(x)),
+        }
+    }
+
+    /// Every element in f64.
+    pub fn into_f64(self) -> Vec<f64> {
+        match self {
+            Elements::F64(v) => v,
+            Elements::F32(v) => v.into_iter().map(f64::from).collect(),
+        }
+    }
+}
+
+impl From<Elements> for Values {
+    fn from(e: Elements) -> Values {
+        match e {
+            Elements::F64(v) => Values::F64(v.into()),
+            Elements::F32(v) => Values::F32(v.into()),
+        }
+    }
+}
+
+/// The array in an `.npy` file's bytes.
 pub fn parse(bytes: &[u8]) -> Result<Loaded, String> {
     // `view_npy` needs the data aligned for its element type. numpy pads the header so
     // that the data starts 64 bytes in, so a buffer from the allocator usually is; if not,
@@ -38,25 +77,29 @@ pub fn parse(bytes: &[u8]) -> Result<Loaded, String> {
 /// type nnc does not read.
 fn parse_aligned(buf: &[u8]) -> Result<Option<Loaded>, ViewNpyError> {
     macro_rules! attempt {
-        ($($t:ty),*) => {$(
+        ($($t:ty => $variant:ident as $u:ty),*) => {$(
             match ArrayViewD::<$t>::view_npy(buf) {
-                Ok(v) => return Ok(Some(to_f64(&v, |x: $t| x as f64))),
+                Ok(v) => {
+                    let values = Elements::$variant(row_major(&v, |x: $t| x as $u));
+                    return Ok(Some(Loaded { dims: v.shape().to_vec(), values }));
+                }
                 Err(ViewNpyError::WrongDescriptor(_)) => {}
                 Err(e) => return Err(e),
             }
         )*};
     }
-    attempt!(f64, f32, i64, i32, i16, i8, u8);
+    attempt!(f64 => F64 as f64, f32 => F32 as f32, i64 => F64 as f64, i32 => F64 as f64, i16 => F64 as f64,
+             i8 => F64 as f64, u8 => F64 as f64);
     Ok(None)
 }
 
-/// The elements in row-major order (a plain loop over the slice when the file is C-ordered).
-fn to_f64<T: Copy>(v: &ArrayViewD<T>, cast: impl Fn(T) -> f64) -> Loaded {
-    let values = match v.as_slice() {
+/// The elements in row-major order, cast (a plain loop over the slice when the file is
+/// C-ordered).
+fn row_major<T: Copy, U>(v: &ArrayViewD<T>, cast: impl Fn(T) -> U) -> Vec<U> {
+    match v.as_slice() {
         Some(s) => s.iter().map(|&x| cast(x)).collect(),
         None => v.iter().map(|&x| cast(x)).collect(),
-    };
-    Loaded { dims: v.shape().to_vec(), values }
+    }
 }
 
 fn message(e: ViewNpyError) -> String {

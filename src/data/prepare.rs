@@ -9,9 +9,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use crate::data::generate::generate;
+use crate::data::npy::Elements;
 use crate::data::spec::{ColumnRef, DataSource, DataSpec, Normalize};
 use crate::data::table::{self, Table};
-use crate::data::{Dataset, below};
+use crate::data::{Dataset, Features, below};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, SourceFile};
 use crate::ir::{Def, Loss};
 use crate::lower::values::MAX_TENSOR_ELEMENTS;
@@ -132,19 +133,19 @@ pub fn prepare(program: &Program, loader: &mut Loader) -> Result<Splits, Diagnos
     let (y, classes) = encode(targets, spec, &need).map_err(one)?;
     check_widths(&x, &y, spec, &need)?;
     let (mut train, mut validation) = split(x, y, spec.validation, program.train.seed);
-    let normalizer = spec.normalize.map(|kind| Normalizer::fit(kind, &train.x));
+    let normalizer = spec.normalize.map(|kind| Normalizer::fit(kind, train.x.f64_mut()));
     if let Some(n) = &normalizer {
-        n.apply(&mut train.x);
+        n.apply(train.x.f64_mut());
         if let Some(v) = &mut validation {
-            n.apply(&mut v.x);
+            n.apply(v.x.f64_mut());
         }
     }
     Ok(Splits { train, validation, classes, normalizer })
 }
 
-fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result<(Array2<f64>, Targets), Diagnostic> {
+fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result<(Features, Targets), Diagnostic> {
     match &spec.source {
-        DataSource::Inline { x, y } => Ok((x.clone(), inline_targets(y, spec, need)?)),
+        DataSource::Inline { x, y } => Ok((Features::F64(x.clone()), inline_targets(y, spec, need)?)),
         DataSource::Generate(call) => {
             let g = generate(call, seed);
             let targets = match (g.classes, g.values) {
@@ -154,11 +155,11 @@ fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result
                 (None, Some(v)) => Targets::Values(v),
                 (None, None) => Targets::Values(Array2::zeros((g.x.nrows(), 1))),
             };
-            Ok((g.x, targets))
+            Ok((Features::F64(g.x), targets))
         }
         DataSource::Npy { x, y } => {
             let x = read_array(x, loader, "`x`")?;
-            let y = read_array(y, loader, "`y`")?;
+            let y = read_array(y, loader, "`y`")?.to_f64();
             if x.nrows() != y.nrows() {
                 return Err(Diagnostic::error(
                     Code::RowCount,
@@ -186,19 +187,23 @@ fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result
             })?;
             let file = Arc::new(SourceFile { name: path.clone(), text });
             let table = table::parse(&file.text).map_err(|d| d.in_file(file.clone()))?;
-            from_table(&table, &file, features.as_deref(), target, spec, need)
+            let (x, targets) = from_table(&table, &file, features.as_deref(), target, spec, need)?;
+            Ok((Features::F64(x), targets))
         }
     }
 }
 
-/// A 2-D array (a vector becomes one column) from an `.npy` file named in the spec.
-fn read_array(file: &FilePath, loader: &mut Loader, what: &str) -> Result<Array2<f64>, Diagnostic> {
+/// A 2-D array (a vector becomes one column) from an `.npy` file named in the spec, in the
+/// file's precision (see `Features`).
+fn read_array(file: &FilePath, loader: &mut Loader, what: &str) -> Result<Features, Diagnostic> {
     let bad = |why: String, code: Code| {
         Diagnostic::error(code, format!("cannot use `{}` for {what}: {why}", file.path), file.span, "this file")
             .with_help("paths are relative to the spec's folder; write arrays with numpy.save")
     };
     let bytes = loader(&file.path).map_err(|why| bad(why, Code::Io))?;
     let a = crate::data::npy::parse(&bytes).map_err(|why| bad(why, Code::WrongType))?;
+    // The file's bytes are not needed again: free them before widening to f64.
+    drop(bytes);
     let (rows, cols) = match a.dims.as_slice() {
         [n] => (*n, 1),
         [n, k] => (*n, *k),
@@ -207,10 +212,14 @@ fn read_array(file: &FilePath, loader: &mut Loader, what: &str) -> Result<Array2
     if rows == 0 || cols == 0 {
         return Err(bad("it holds no examples".into(), Code::Missing));
     }
-    if let Some(v) = a.values.iter().find(|v| !v.is_finite()) {
+    if let Some(v) = a.values.first_non_finite() {
         return Err(bad(format!("it holds {v}"), Code::NonFinite));
     }
-    Array2::from_shape_vec((rows, cols), a.values).map_err(|e| bad(e.to_string(), Code::Ragged))
+    let ragged = |e: ndarray::ShapeError| bad(e.to_string(), Code::Ragged);
+    match a.values {
+        Elements::F32(v) => Array2::from_shape_vec((rows, cols), v).map(Features::F32).map_err(ragged),
+        other => Array2::from_shape_vec((rows, cols), other.into_f64()).map(Features::F64).map_err(ragged),
+    }
 }
 
 /// Inline targets: class indices when the loss needs classes and `y` has one column for
@@ -368,7 +377,7 @@ fn encode(targets: Targets, spec: &DataSpec, need: &Needs) -> Result<(Array2<f64
     Ok((y, Some(c.names)))
 }
 
-fn check_widths(x: &Array2<f64>, y: &Array2<f64>, spec: &DataSpec, need: &Needs) -> Result<(), Diagnostics> {
+fn check_widths(x: &Features, y: &Array2<f64>, spec: &DataSpec, need: &Needs) -> Result<(), Diagnostics> {
     let mut diags = Diagnostics::default();
     if x.ncols() != need.inputs {
         diags.push(
@@ -412,7 +421,7 @@ fn check_widths(x: &Array2<f64>, y: &Array2<f64>, spec: &DataSpec, need: &Needs)
 
 /// Holds out round(fraction · n) examples (at least 1, leaving at least 1), chosen by a
 /// seeded shuffle; both parts keep file order.
-fn split(x: Array2<f64>, y: Array2<f64>, fraction: f64, seed: u64) -> (Dataset, Option<Dataset>) {
+fn split(x: Features, y: Array2<f64>, fraction: f64, seed: u64) -> (Dataset, Option<Dataset>) {
     let n = x.nrows();
     if fraction <= 0.0 || n < 2 {
         return (Dataset { x, y }, None);
@@ -429,7 +438,7 @@ fn split(x: Array2<f64>, y: Array2<f64>, fraction: f64, seed: u64) -> (Dataset, 
     let mut train: Vec<usize> = order[held..].to_vec();
     val.sort_unstable();
     train.sort_unstable();
-    let take = |rows: &[usize]| Dataset { x: x.select(Axis(0), rows), y: y.select(Axis(0), rows) };
+    let take = |rows: &[usize]| Dataset { x: x.select(rows), y: y.select(Axis(0), rows) };
     (take(&train), Some(take(&val)))
 }
 

@@ -194,7 +194,7 @@ fn dashes(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
 /// The model's output on a `steps × steps` grid over the plane of its two inputs, and the
 /// training points on top, as PNG bytes. `params` are the trained parameters.
 pub fn boundary_png(graph: &Graph, params: &[ArrayD<f64>], data: &Splits) -> Result<Vec<u8>, String> {
-    let x = &data.train.x;
+    let x = &data.train.x.to_f64();
     if x.ncols() != 2 {
         return Err(format!("a decision boundary needs a model with 2 inputs; this one has {}", x.ncols()));
     }

@@ -4,6 +4,8 @@
 //! origin. The graph's dtype applies to every value. Instructions are typed when they
 //! are added: `push` runs the op's shape rule and refuses what does not fit.
 
+use std::sync::Arc;
+
 use crate::ir::op::{Loss, Op, ShapeError};
 use crate::ir::shape::{DType, Shape};
 use crate::syntax::ast::{FilePath, Span};
@@ -12,12 +14,61 @@ use crate::syntax::ast::{FilePath, Span};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ValueId(pub usize);
 
+/// Explicit values, row-major, in the precision they were given in: a float32 `.npy`
+/// file stays float32 (half the memory of widening it; widening is exact, so every
+/// reader sees the same f64 values either way). Shared: every copy of a graph, such as
+/// the executor's, refers to the one array.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    /// Double precision (spec literals, and every file type but float32).
+    F64(Arc<[f64]>),
+    /// Single precision (float32 files).
+    F32(Arc<[f32]>),
+}
+
+impl Values {
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::F64(v) => v.len(),
+            Values::F32(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every value, widened to f64 (exactly).
+    pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
+        let (wide, narrow) = match self {
+            Values::F64(v) => (Some(v.iter().copied()), None),
+            Values::F32(v) => (None, Some(v.iter().map(|&x| f64::from(x)))),
+        };
+        wide.into_iter().flatten().chain(narrow.into_iter().flatten())
+    }
+
+    /// Every value in a vector of f64.
+    pub fn to_f64(&self) -> Vec<f64> {
+        match self {
+            Values::F64(v) => v.to_vec(),
+            Values::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        }
+    }
+}
+
+impl From<Vec<f64>> for Values {
+    fn from(v: Vec<f64>) -> Values {
+        Values::F64(v.into())
+    }
+}
+
 /// How a parameter gets its first value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Init {
-    /// Values given in the spec, row-major (shared: every copy of a graph, such as the
-    /// executor's, refers to the one array).
-    Explicit(std::sync::Arc<[f64]>),
+    /// Values given in the spec or read from a file.
+    Explicit(Values),
     /// Values in a numpy file named in the spec, read into `Explicit` by
     /// `lower::files::resolve` before anything runs.
     File(FilePath),

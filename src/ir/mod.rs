@@ -7,6 +7,6 @@ pub mod print;
 pub mod shape;
 pub mod verify;
 
-pub use graph::{Def, Graph, GraphError, Init, Inst, Origin, Pass, Role, ValueId, ValueInfo};
+pub use graph::{Def, Graph, GraphError, Init, Inst, Origin, Pass, Role, ValueId, ValueInfo, Values};
 pub use op::{Activation, Loss, Op};
 pub use shape::{DType, Dim, Shape};

@@ -80,7 +80,7 @@ pub fn print(g: &Graph, opts: PrintOptions) -> String {
 
 fn init_text(init: &Init, dims: &[usize], all_values: bool) -> String {
     match init {
-        Init::Explicit(values) if all_values || values.len() <= MAX_SHOWN_VALUES => nested(values, dims),
+        Init::Explicit(values) if all_values || values.len() <= MAX_SHOWN_VALUES => nested(&values.to_f64(), dims),
         Init::Explicit(values) => format!("explicit ({} values)", values.len()),
         Init::File(f) => format!("npy({:?})", f.path),
         Init::Zeros => "zeros".into(),

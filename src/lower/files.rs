@@ -5,7 +5,7 @@
 use crate::data::Loader;
 use crate::data::npy;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::ir::{Def, Init};
+use crate::ir::{Def, Init, Values};
 use crate::program::Program;
 
 /// Reads every `npy(...)` parameter of `program` into its graph.
@@ -33,15 +33,15 @@ pub fn resolve(program: &mut Program, loader: &mut Loader) -> Result<(), Diagnos
                 if a.dims != want {
                     return Err(bad(format!("it has shape {:?}, the parameter {want:?}", a.dims), code));
                 }
-                match a.values.iter().find(|v| !v.is_finite()) {
+                match a.values.first_non_finite() {
                     Some(v) => Err(bad(format!("it holds {v}"), Code::NonFinite)),
-                    None => Ok(a.values),
+                    None => Ok(Values::from(a.values)),
                 }
             });
         match values {
             Ok(v) => {
                 if let Def::Param { init, .. } = &mut program.graph.values[id.0].def {
-                    *init = Init::Explicit(v.into());
+                    *init = Init::Explicit(v);
                 }
             }
             Err(d) => diags.push(d),

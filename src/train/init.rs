@@ -58,7 +58,7 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
                 _ => (n as f64, n as f64),
             };
             let values: Vec<f64> = match &v.def {
-                Def::Param { init: Init::Explicit(values), .. } => values.to_vec(),
+                Def::Param { init: Init::Explicit(values), .. } => values.to_f64(),
                 Def::Param { init: Init::Normal { std }, .. } => scaled_normals(&mut rng, n, *std),
                 Def::Param { init: Init::HeNormal, .. } => scaled_normals(&mut rng, n, (2.0 / fan_in).sqrt()),
                 Def::Param { init: Init::GlorotNormal, .. } => {

@@ -523,7 +523,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         self.exec.prepare(rows.len());
         let set = if validation { self.validation.unwrap_or(self.train) } else { self.train };
         let (x, y) = (self.exec.graph().x(), self.exec.graph().y());
-        gather(&set.x, rows, self.exec.input_slice_mut(x));
+        set.x.gather(rows, self.exec.input_slice_mut(x));
         gather(&set.y, rows, self.exec.input_slice_mut(y));
         for k in 0..self.masks.len() {
             let (id, rate) = self.masks[k];
