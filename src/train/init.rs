@@ -58,7 +58,11 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
                 _ => (n as f64, n as f64),
             };
             let values: Vec<f64> = match &v.def {
-                Def::Param { init: Init::Explicit(values), .. } => values.to_f64(),
+                // Straight to the run's type: no f64 copy of a large file.
+                Def::Param { init: Init::Explicit(values), .. } => {
+                    return ArrayD::from_shape_vec(IxDyn(&dims), values.iter().map(T::of_f64).collect())
+                        .expect("initial values match the parameter's shape");
+                }
                 Def::Param { init: Init::Normal { std }, .. } => scaled_normals(&mut rng, n, *std),
                 Def::Param { init: Init::HeNormal, .. } => scaled_normals(&mut rng, n, (2.0 / fan_in).sqrt()),
                 Def::Param { init: Init::GlorotNormal, .. } => {
