@@ -92,7 +92,11 @@ impl Features {
     pub fn gather<T: Scalar>(&self, rows: &[usize], dst: &mut [T]) {
         match self {
             Features::F64(a) => gather(a, rows, dst),
-            Features::F32(a) => gather(a, rows, dst),
+            Features::F32(a) => {
+                for (d, &r) in dst.chunks_exact_mut(a.ncols().max(1)).zip(rows) {
+                    d.iter_mut().zip(a.row(r)).for_each(|(d, &v)| *d = T::of_f32(v));
+                }
+            }
         }
     }
 }
@@ -115,12 +119,11 @@ impl Dataset {
 }
 
 /// Copies the rows `rows` of `src` into `dst` (row-major), in that order, converted to
-/// the run's float type: examples are kept once, as loaded, and converted batch by batch
-/// (through f64, which changes no value: f32 → f64 → f32 is the identity).
-pub fn gather<S: Scalar, T: Scalar>(src: &Array2<S>, rows: &[usize], dst: &mut [T]) {
+/// the run's float type: examples are kept once, as loaded, and converted batch by batch.
+pub fn gather<T: Scalar>(src: &Array2<f64>, rows: &[usize], dst: &mut [T]) {
     let cols = src.ncols();
     for (d, &r) in dst.chunks_exact_mut(cols.max(1)).zip(rows) {
-        d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = T::of_f64(v.as_f64()));
+        d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = T::of_f64(v));
     }
 }
 

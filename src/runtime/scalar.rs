@@ -16,6 +16,9 @@ pub trait Scalar: LinalgScalar + Float + Default + Debug + Display + Send + Sync
     fn of_f64(v: f64) -> Self;
     /// Converts to f64 exactly.
     fn as_f64(self) -> f64;
+    /// Converts from f32 exactly (what `of_f64` of the widened value gives, without the
+    /// round trip: a copy when Self is f32).
+    fn of_f32(v: f32) -> Self;
 }
 
 impl Scalar for f32 {
@@ -26,6 +29,9 @@ impl Scalar for f32 {
     fn as_f64(self) -> f64 {
         self as f64
     }
+    fn of_f32(v: f32) -> Self {
+        v
+    }
 }
 
 impl Scalar for f64 {
@@ -35,5 +41,8 @@ impl Scalar for f64 {
     }
     fn as_f64(self) -> f64 {
         self
+    }
+    fn of_f32(v: f32) -> Self {
+        f64::from(v)
     }
 }
