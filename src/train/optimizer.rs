@@ -15,6 +15,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::program::Optimizer;
 use crate::runtime::Scalar;
+use crate::runtime::threads::threads;
 
 /// An optimiser's state for every parameter: up to two buffers each, and the step count.
 /// A buffer the optimiser does not use (plain SGD has none) is empty, so that it costs no
@@ -32,12 +33,7 @@ pub struct OptimizerState<T> {
 impl<T: Scalar> OptimizerState<T> {
     /// Zeroed state for parameters shaped like `params`: the buffers `opt` uses.
     pub fn new(opt: &Optimizer, params: &[ArrayD<T>]) -> Self {
-        let (first, second) = match *opt {
-            Optimizer::Sgd { momentum, .. } => (momentum != 0.0, false),
-            Optimizer::Adam { .. } | Optimizer::AdamW { .. } => (true, true),
-            Optimizer::RmsProp { momentum, .. } => (true, momentum > 0.0),
-            Optimizer::Adagrad { .. } => (true, false),
-        };
+        let (first, second) = Rule::<T>::new(opt, 0.0, 1).buffers();
         let buffers = |used: bool| {
             params.iter().map(|p| if used { ArrayD::zeros(p.raw_dim()) } else { ArrayD::zeros(IxDyn(&[0])) }).collect()
         };
@@ -63,60 +59,93 @@ fn flat<T>(a: &mut ArrayD<T>) -> &mut [T] {
     a.as_slice_mut().expect("parameters and optimiser buffers are stored row-major")
 }
 
-/// Applies one update to the parameters at `indices`, with learning rate `lr` (the
-/// optimiser's own, after any schedule), reading parameter i's gradient from `grad(i)`
-/// (where the backward pass left it: nothing is copied). Advances the step count once.
-/// Each update is made in place, element by element.
-pub fn update<'g, T: Scalar>(
-    opt: &Optimizer,
-    lr: f64,
-    state: &mut OptimizerState<T>,
-    params: &mut [ArrayD<T>],
-    grad: impl Fn(usize) -> &'g [T],
-    indices: &[usize],
-) {
-    state.step += 1;
-    let t = state.step as i32;
-    let c = T::of_f64;
-    let lr_t = c(lr);
-    // Adam's bias corrections, once per step (and never for the other optimisers).
-    let (step_size, bc2_sqrt) = match *opt {
-        Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
-            (c(lr / (1.0 - beta1.powi(t))), c((1.0 - beta2.powi(t)).sqrt()))
-        }
-        _ => (T::zero(), T::one()),
-    };
-    for &i in indices {
-        let p = flat(&mut params[i]);
-        let g = grad(i);
-        // Plain SGD has no state: its buffers are not touched.
-        let (buf1, buf2) = (&mut state.first[i], &mut state.second[i]);
+/// Parameters of at least this many elements are updated on every thread, in halves down
+/// to `PARALLEL_PIECE` elements: each element's update reads only its own values, so the
+/// result is the same bits however the work is cut.
+const PARALLEL_MIN: usize = 1 << 16;
+/// The smallest piece a parallel update hands to one thread.
+const PARALLEL_PIECE: usize = 1 << 14;
+
+/// One step's update rule with its constants in the run's float type.
+#[derive(Clone, Copy)]
+enum Rule<T> {
+    Sgd { lr: T, mu: T, wd: T, momentum: bool, first: bool, nesterov: bool },
+    Adam { decoupled: bool, lr: T, b1: T, b2: T, e: T, wd: T, step_size: T, bc2_sqrt: T },
+    RmsProp { lr: T, r: T, e: T, mu: T, wd: T, momentum: bool },
+    Adagrad { lr: T, e: T, wd: T },
+}
+
+impl<T: Scalar> Rule<T> {
+    /// The rule of `opt` at step `t` (from 1) with learning rate `lr`.
+    fn new(opt: &Optimizer, lr: f64, t: i32) -> Rule<T> {
+        let c = T::of_f64;
         match *opt {
-            Optimizer::Sgd { momentum, nesterov, weight_decay, .. } => {
-                let (mu, wd) = (c(momentum), c(weight_decay));
-                if momentum != 0.0 {
-                    let first = t == 1;
-                    for ((p, &g), b) in p.iter_mut().zip(g).zip(flat(buf1)) {
+            Optimizer::Sgd { momentum, nesterov, weight_decay, .. } => Rule::Sgd {
+                lr: c(lr),
+                mu: c(momentum),
+                wd: c(weight_decay),
+                momentum: momentum != 0.0,
+                first: t == 1,
+                nesterov,
+            },
+            // Adam's bias corrections, once per step.
+            Optimizer::Adam { beta1, beta2, eps, weight_decay, .. }
+            | Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => Rule::Adam {
+                decoupled: matches!(opt, Optimizer::AdamW { .. }),
+                lr: c(lr),
+                b1: c(beta1),
+                b2: c(beta2),
+                e: c(eps),
+                wd: c(weight_decay),
+                step_size: c(lr / (1.0 - beta1.powi(t))),
+                bc2_sqrt: c((1.0 - beta2.powi(t)).sqrt()),
+            },
+            Optimizer::RmsProp { rho, eps, momentum, weight_decay, .. } => Rule::RmsProp {
+                lr: c(lr),
+                r: c(rho),
+                e: c(eps),
+                mu: c(momentum),
+                wd: c(weight_decay),
+                momentum: momentum > 0.0,
+            },
+            Optimizer::Adagrad { eps, weight_decay, .. } => Rule::Adagrad { lr: c(lr), e: c(eps), wd: c(weight_decay) },
+        }
+    }
+
+    /// Which of the two buffers the rule reads and writes.
+    fn buffers(self) -> (bool, bool) {
+        match self {
+            Rule::Sgd { momentum, .. } => (momentum, false),
+            Rule::Adam { .. } => (true, true),
+            Rule::RmsProp { momentum, .. } => (true, momentum),
+            Rule::Adagrad { .. } => (true, false),
+        }
+    }
+
+    /// Updates the parameter values `p` with gradients `g` and the optimiser's buffers
+    /// `s1`, `s2` (empty when the rule does not use them), element by element.
+    fn apply(self, p: &mut [T], g: &[T], s1: &mut [T], s2: &mut [T]) {
+        let one = T::one();
+        match self {
+            Rule::Sgd { lr, mu, wd, momentum, first, nesterov } => {
+                if momentum {
+                    for ((p, &g), b) in p.iter_mut().zip(g).zip(s1) {
                         let g = g + wd * *p;
                         *b = if first { g } else { mu * *b + g };
                         let g = if nesterov { g + mu * *b } else { *b };
-                        *p = *p - lr_t * g;
+                        *p = *p - lr * g;
                     }
                 } else {
                     for (p, &g) in p.iter_mut().zip(g) {
                         let g = g + wd * *p;
-                        *p = *p - lr_t * g;
+                        *p = *p - lr * g;
                     }
                 }
             }
-            Optimizer::Adam { beta1, beta2, eps, weight_decay, .. }
-            | Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => {
-                let decoupled = matches!(opt, Optimizer::AdamW { .. });
-                let (b1, b2, e, wd) = (c(beta1), c(beta2), c(eps), c(weight_decay));
-                let one = T::one();
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(flat(buf1)).zip(flat(buf2)) {
+            Rule::Adam { decoupled, lr, b1, b2, e, wd, step_size, bc2_sqrt } => {
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(s1).zip(s2) {
                     let g = if decoupled {
-                        *p = *p * (one - lr_t * wd);
+                        *p = *p * (one - lr * wd);
                         g
                     } else {
                         g + wd * *p
@@ -126,32 +155,70 @@ pub fn update<'g, T: Scalar>(
                     *p = *p - step_size * *m / ((*v).sqrt() / bc2_sqrt + e);
                 }
             }
-            Optimizer::RmsProp { rho, eps, momentum, weight_decay, .. } => {
-                let (r, e, mu, wd) = (c(rho), c(eps), c(momentum), c(weight_decay));
-                let one = T::one();
-                let (s1, s2) = (flat(buf1), flat(buf2));
+            Rule::RmsProp { lr, r, e, mu, wd, momentum } => {
                 for (k, (p, &g)) in p.iter_mut().zip(g).enumerate() {
                     let g = g + wd * *p;
                     let v = &mut s1[k];
                     *v = r * *v + (one - r) * g * g;
                     let avg = (*v).sqrt() + e;
-                    if momentum > 0.0 {
+                    if momentum {
                         let b = &mut s2[k];
                         *b = mu * *b + g / avg;
-                        *p = *p - lr_t * *b;
+                        *p = *p - lr * *b;
                     } else {
-                        *p = *p - lr_t * g / avg;
+                        *p = *p - lr * g / avg;
                     }
                 }
             }
-            Optimizer::Adagrad { eps, weight_decay, .. } => {
-                let (e, wd) = (c(eps), c(weight_decay));
-                for ((p, &g), s) in p.iter_mut().zip(g).zip(flat(buf1)) {
+            Rule::Adagrad { lr, e, wd } => {
+                for ((p, &g), s) in p.iter_mut().zip(g).zip(s1) {
                     let g = g + wd * *p;
                     *s = *s + g * g;
-                    *p = *p - lr_t * g / ((*s).sqrt() + e);
+                    *p = *p - lr * g / ((*s).sqrt() + e);
                 }
             }
+        }
+    }
+
+    /// `apply`, on every thread when the parameter is large: halves are updated side by
+    /// side (`rayon::join`, no allocation) down to pieces of `PARALLEL_PIECE` elements.
+    fn apply_split(self, p: &mut [T], g: &[T], s1: &mut [T], s2: &mut [T]) {
+        if p.len() < 2 * PARALLEL_PIECE {
+            return self.apply(p, g, s1, s2);
+        }
+        let mid = p.len() / 2;
+        let (p1, p2) = p.split_at_mut(mid);
+        let (g1, g2) = g.split_at(mid.min(g.len()));
+        let (a1, a2) = s1.split_at_mut(mid.min(s1.len()));
+        let (b1, b2) = s2.split_at_mut(mid.min(s2.len()));
+        rayon::join(|| self.apply_split(p1, g1, a1, b1), || self.apply_split(p2, g2, a2, b2));
+    }
+}
+
+/// Applies one update to the parameters at `indices`, with learning rate `lr` (the
+/// optimiser's own, after any schedule), reading parameter i's gradient from `grad(i)`
+/// (where the backward pass left it: nothing is copied). Advances the step count once.
+/// Each update is made in place, element by element; large parameters on every thread.
+pub fn update<'g, T: Scalar>(
+    opt: &Optimizer,
+    lr: f64,
+    state: &mut OptimizerState<T>,
+    params: &mut [ArrayD<T>],
+    grad: impl Fn(usize) -> &'g [T],
+    indices: &[usize],
+) {
+    state.step += 1;
+    let rule = Rule::<T>::new(opt, lr, state.step as i32);
+    for &i in indices {
+        let p = flat(&mut params[i]);
+        // Plain SGD has no state: its buffers are empty and never touched.
+        let (first, second) = rule.buffers();
+        let s1: &mut [T] = if first { flat(&mut state.first[i]) } else { &mut [] };
+        let s2: &mut [T] = if second { flat(&mut state.second[i]) } else { &mut [] };
+        if p.len() >= PARALLEL_MIN && threads() > 1 {
+            rule.apply_split(p, grad(i), s1, s2);
+        } else {
+            rule.apply(p, grad(i), s1, s2);
         }
     }
 }
