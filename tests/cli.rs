@@ -348,3 +348,22 @@ fn fmt_check_shows_a_diff_and_fmt_rewrites_and_convert_goes_both_ways() {
     assert!(back.contains("dense 1 { activation = sigmoid, bias = false }"), "{back}");
     assert_eq!(nnc(&["fmt", "tests/diagnostics/syntax_unexpected_token.nn"]).status.code(), Some(1));
 }
+
+#[test]
+fn timing_reports_the_loop_on_standard_error_and_leaves_the_trace_alone() {
+    let plain = nnc(&["run", "specs/xor.nn", "-q"]);
+    let timed = nnc(&["run", "specs/xor.nn", "-q", "--timing"]);
+    assert_eq!(timed.status.code(), Some(0), "{}", stderr(&timed));
+    assert_eq!(stdout(&plain), stdout(&timed));
+    let line = stderr(&timed);
+    let epochs = stdout(&timed).lines().filter(|l| l.starts_with("epoch ")).count();
+    assert!(line.starts_with("timing: training loop "), "{line}");
+    assert!(line.contains(&format!(" s for {epochs} epochs, ")), "{line}");
+    assert!(line.contains(" steps/s); whole run "), "{line}");
+    // On Linux the process's own high-water mark: a few MB for this net, not the test
+    // runner's image it was forked from.
+    if cfg!(target_os = "linux") {
+        let mb: f64 = line.split("peak RSS ").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
+        assert!(mb > 0.5 && mb < 200.0, "{line}");
+    }
+}

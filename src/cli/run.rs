@@ -285,9 +285,11 @@ impl LoopClock {
         }
     }
 
-    /// One line: the loop's time and rates, and the whole run's time.
+    /// One line: the loop's time and rates, the whole run's time, and the process's peak
+    /// resident memory where the system tells it.
     fn report(&self, whole: std::time::Duration) -> String {
-        let whole = format!("whole run {:.3} s", whole.as_secs_f64());
+        let peak = peak_resident_mb().map_or(String::new(), |mb| format!(", peak RSS {mb:.1} MB"));
+        let whole = format!("whole run {:.3} s{peak}", whole.as_secs_f64());
         let (Some((start, examples, steps)), Some(end)) = (self.start, self.end) else {
             return format!("timing: no epoch finished; {whole}");
         };
@@ -301,6 +303,16 @@ impl LoopClock {
             steps as f64 / secs,
         )
     }
+}
+
+/// This process's peak resident memory in MB, from Linux's `/proc/self/status` (`VmHWM`:
+/// the high-water mark of this program's own address space, so unlike `getrusage` it
+/// does not count the image of a parent the process was forked from).
+fn peak_resident_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 fn start(
