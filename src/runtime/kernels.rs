@@ -130,6 +130,20 @@ fn tiny_product_fma<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], k: u
     tiny_product(a, b, out, k);
 }
 
+/// Whether every element is finite: x·0 is 0 for finite x and NaN otherwise, summed in
+/// eight independent lanes so that the scan runs at memory speed.
+pub fn all_finite<T: Scalar>(s: &[T]) -> bool {
+    let mut lanes = [T::zero(); 8];
+    let chunks = s.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l = *l + x * T::zero();
+        }
+    }
+    lanes.iter().chain(rest).fold(T::zero(), |acc, &x| acc + x * T::zero()) == T::zero()
+}
+
 /// out = a + b.
 pub fn add<T: Scalar>(a: &[T], b: &[T], out: &mut [T]) {
     each_pair(a, b, out, |a, b| a + b);

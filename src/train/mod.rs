@@ -18,6 +18,7 @@ use crate::autodiff::{AutodiffError, differentiate};
 use crate::data::{Dataset, Shuffler, Splits, gather};
 use crate::ir::{DType, Def, Graph, ValueId};
 use crate::program::{GradientMode, Metric, Program};
+use crate::runtime::kernels::all_finite;
 use crate::runtime::{Executor, Scalar};
 use crate::syntax::ast::Span;
 use events::{Event, Level, MAX_REPORTED_PARAMS, RunInfo, Scores, Stage, TensorValues};
@@ -118,20 +119,6 @@ fn from_f64<T: Scalar>(arrays: &[ArrayD<f64>]) -> Vec<ArrayD<T>> {
     arrays.iter().map(|a| a.mapv(T::of_f64)).collect()
 }
 
-/// Whether every element is finite: x·0 is 0 for finite x and NaN otherwise, summed in
-/// eight independent lanes so that the scan runs at memory speed.
-fn all_finite<T: Scalar>(s: &[T]) -> bool {
-    let mut lanes = [T::zero(); 8];
-    let chunks = s.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (l, &x) in lanes.iter_mut().zip(c) {
-            *l = *l + x * T::zero();
-        }
-    }
-    lanes.iter().chain(rest).fold(T::zero(), |acc, &x| acc + x * T::zero()) == T::zero()
-}
-
 /// A parameter's values, row-major.
 fn flat<T>(a: &ArrayD<T>) -> &[T] {
     a.as_slice().expect("parameters are stored row-major")
@@ -178,6 +165,8 @@ struct Trainer<'p, T> {
     state: OptimizerState<T>,
     /// Indices of the parameters the optimiser updates.
     trainable: Vec<usize>,
+    /// The others (frozen by the spec).
+    frozen: Vec<usize>,
     /// Dropout masks and their rates.
     masks: Vec<(ValueId, f64)>,
     dropout: ChaCha8Rng,
@@ -246,7 +235,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         if let Start::Resume(s) = &options.start {
             check_snapshot(s, &info, n)?;
         }
-        let trainable = (0..params.len()).filter(|i| graph.is_trainable(graph.params[*i])).collect();
+        let (trainable, frozen) = (0..params.len()).partition(|i| graph.is_trainable(graph.params[*i]));
         let masks = graph.masks();
         let mut dropout = ChaCha8Rng::seed_from_u64(cfg.seed);
         dropout.set_stream(DROPOUT_STREAM);
@@ -263,6 +252,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             grad_ids,
             state,
             trainable,
+            frozen,
             masks,
             dropout,
             train: &data.train,
@@ -462,12 +452,16 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 sink(&Event::Tensor { epoch, step, stage: Stage::Gradient, tensor });
             }
         }
+        let finite;
         {
             let (exec, fd, grad_ids) = (&self.exec, &self.grads, &self.grad_ids);
             let grad = |i: usize| gradient_of(exec, fd, grad_ids, i);
-            update(&self.program.train.optimizer, lr, &mut self.state, &mut self.params, grad, &self.trainable);
+            let updated =
+                update(&self.program.train.optimizer, lr, &mut self.state, &mut self.params, grad, &self.trainable);
+            // The update checked what it wrote; frozen parameters are checked here.
+            finite = updated && self.frozen.iter().all(|&i| all_finite(flat(&self.params[i])));
         }
-        if let Some(i) = self.params.iter().position(|p| !all_finite(flat(p))) {
+        if !finite && let Some(i) = self.params.iter().position(|p| !all_finite(flat(p))) {
             if !self.grads_finite() {
                 let backprop = self.program.train.gradient == GradientMode::Backprop;
                 return Err(self.diverged(epoch, step, backprop, sink));

@@ -15,6 +15,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::program::Optimizer;
 use crate::runtime::Scalar;
+use crate::runtime::kernels::all_finite;
 use crate::runtime::threads::threads;
 
 /// An optimiser's state for every parameter: up to two buffers each, and the step count.
@@ -180,18 +181,38 @@ impl<T: Scalar> Rule<T> {
         }
     }
 
-    /// `apply`, on every thread when the parameter is large: halves are updated side by
-    /// side (`rayon::join`, no allocation) down to pieces of `PARALLEL_PIECE` elements.
-    fn apply_split(self, p: &mut [T], g: &[T], s1: &mut [T], s2: &mut [T]) {
+    /// `apply` a piece of `PARALLEL_PIECE` elements at a time, checking each piece's new
+    /// values while they are still in cache; returns whether all are finite.
+    fn apply_checked(self, mut p: &mut [T], mut g: &[T], mut s1: &mut [T], mut s2: &mut [T]) -> bool {
+        let mut finite = true;
+        while !p.is_empty() {
+            let k = p.len().min(PARALLEL_PIECE);
+            // Buffers the rule does not use are empty and stay so.
+            let (k1, k2) = (k.min(s1.len()), k.min(s2.len()));
+            let (ph, pt) = std::mem::take(&mut p).split_at_mut(k);
+            let (gh, gt) = g.split_at(k.min(g.len()));
+            let (ah, at) = std::mem::take(&mut s1).split_at_mut(k1);
+            let (bh, bt) = std::mem::take(&mut s2).split_at_mut(k2);
+            self.apply(ph, gh, ah, bh);
+            finite &= all_finite(ph);
+            (p, g, s1, s2) = (pt, gt, at, bt);
+        }
+        finite
+    }
+
+    /// `apply_checked`, on every thread when the parameter is large: halves are updated
+    /// side by side (`rayon::join`, no allocation) down to pieces of `PARALLEL_PIECE`.
+    fn apply_split(self, p: &mut [T], g: &[T], s1: &mut [T], s2: &mut [T]) -> bool {
         if p.len() < 2 * PARALLEL_PIECE {
-            return self.apply(p, g, s1, s2);
+            return self.apply_checked(p, g, s1, s2);
         }
         let mid = p.len() / 2;
         let (p1, p2) = p.split_at_mut(mid);
         let (g1, g2) = g.split_at(mid.min(g.len()));
         let (a1, a2) = s1.split_at_mut(mid.min(s1.len()));
         let (b1, b2) = s2.split_at_mut(mid.min(s2.len()));
-        rayon::join(|| self.apply_split(p1, g1, a1, b1), || self.apply_split(p2, g2, a2, b2));
+        let (x, y) = rayon::join(|| self.apply_split(p1, g1, a1, b1), || self.apply_split(p2, g2, a2, b2));
+        x && y
     }
 }
 
@@ -199,6 +220,7 @@ impl<T: Scalar> Rule<T> {
 /// optimiser's own, after any schedule), reading parameter i's gradient from `grad(i)`
 /// (where the backward pass left it: nothing is copied). Advances the step count once.
 /// Each update is made in place, element by element; large parameters on every thread.
+/// Returns whether every updated value is finite.
 pub fn update<'g, T: Scalar>(
     opt: &Optimizer,
     lr: f64,
@@ -206,8 +228,9 @@ pub fn update<'g, T: Scalar>(
     params: &mut [ArrayD<T>],
     grad: impl Fn(usize) -> &'g [T],
     indices: &[usize],
-) {
+) -> bool {
     state.step += 1;
+    let mut finite = true;
     let rule = Rule::<T>::new(opt, lr, state.step as i32);
     for &i in indices {
         let p = flat(&mut params[i]);
@@ -215,10 +238,74 @@ pub fn update<'g, T: Scalar>(
         let (first, second) = rule.buffers();
         let s1: &mut [T] = if first { flat(&mut state.first[i]) } else { &mut [] };
         let s2: &mut [T] = if second { flat(&mut state.second[i]) } else { &mut [] };
-        if p.len() >= PARALLEL_MIN && threads() > 1 {
-            rule.apply_split(p, grad(i), s1, s2);
+        finite &= if p.len() >= PARALLEL_MIN && threads() > 1 {
+            rule.apply_split(p, grad(i), s1, s2)
         } else {
-            rule.apply(p, grad(i), s1, s2);
+            rule.apply_checked(p, grad(i), s1, s2)
+        };
+    }
+    finite
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::threads::set_threads;
+
+    /// Every optimiser's update of a parameter cut into several pieces (one thread) or
+    /// halves (two threads) is, bit for bit, the rule applied to the whole parameter at
+    /// once, buffers included, and every update reports non-finite values.
+    #[test]
+    fn piecewise_and_threaded_updates_equal_the_whole_update() {
+        let opts = [
+            Optimizer::Sgd { lr: 0.1, momentum: 0.0, nesterov: false, weight_decay: 0.01 },
+            Optimizer::Sgd { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.0 },
+            Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
+            Optimizer::AdamW { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1 },
+            Optimizer::RmsProp { lr: 0.01, rho: 0.9, eps: 1e-8, momentum: 0.5, weight_decay: 0.0 },
+            Optimizer::RmsProp { lr: 0.01, rho: 0.9, eps: 1e-8, momentum: 0.0, weight_decay: 0.0 },
+            Optimizer::Adagrad { lr: 0.1, eps: 1e-10, weight_decay: 0.0 },
+        ];
+        let n = PARALLEL_MIN + 3 * PARALLEL_PIECE + 7;
+        let values =
+            |seed: u32| -> Vec<f32> { (0..n as u32).map(|i| ((i * 7 + seed) % 101) as f32 / 50.0 - 1.0).collect() };
+        let grad = values(3);
+        for opt in &opts {
+            let mut results = Vec::new();
+            for threads in [1, 2] {
+                set_threads(threads);
+                let mut params = vec![ArrayD::from_shape_vec(IxDyn(&[n]), values(1)).unwrap()];
+                let mut state = OptimizerState::new(opt, &params);
+                for _ in 0..2 {
+                    assert!(update(opt, opt.lr(), &mut state, &mut params, |_| &grad[..], &[0]));
+                }
+                results.push((params, state));
+            }
+            set_threads(1);
+            // The rule on the whole slice, twice.
+            let mut p = values(1);
+            let (first, second) = Rule::<f32>::new(opt, 0.0, 1).buffers();
+            let (mut s1, mut s2) = (vec![0.0; if first { n } else { 0 }], vec![0.0; if second { n } else { 0 }]);
+            for t in 1..=2 {
+                Rule::<f32>::new(opt, opt.lr(), t).apply(&mut p, &grad, &mut s1, &mut s2);
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for (params, state) in &results {
+                assert_eq!(bits(params[0].as_slice().unwrap()), bits(&p), "{opt}");
+                if first {
+                    assert_eq!(bits(state.first[0].as_slice().unwrap()), bits(&s1), "{opt}");
+                }
+                if second {
+                    assert_eq!(bits(state.second[0].as_slice().unwrap()), bits(&s2), "{opt}");
+                }
+            }
+            assert_ne!(bits(&p), bits(&values(1)), "{opt} changed nothing");
+            // A non-finite gradient in the last piece is reported.
+            let mut params = vec![ArrayD::from_shape_vec(IxDyn(&[n]), values(1)).unwrap()];
+            let mut state = OptimizerState::new(opt, &params);
+            let mut bad = grad.clone();
+            bad[n - 1] = f32::INFINITY;
+            assert!(!update(opt, opt.lr(), &mut state, &mut params, |_| &bad[..], &[0]), "{opt}");
         }
     }
 }
