@@ -65,7 +65,7 @@ impl Features {
     pub fn cast<T: Scalar>(&self) -> Array2<T> {
         match self {
             Features::F64(a) => a.mapv(T::of_f64),
-            Features::F32(a) => a.mapv(|v| T::of_f64(f64::from(v))),
+            Features::F32(a) => a.mapv(T::of_f32),
         }
     }
 
@@ -91,12 +91,8 @@ impl Features {
     /// Copies the rows `rows` into `dst` (row-major) in the run's float type.
     pub fn gather<T: Scalar>(&self, rows: &[usize], dst: &mut [T]) {
         match self {
-            Features::F64(a) => gather(a, rows, dst),
-            Features::F32(a) => {
-                for (d, &r) in dst.chunks_exact_mut(a.ncols().max(1)).zip(rows) {
-                    d.iter_mut().zip(a.row(r)).for_each(|(d, &v)| *d = T::of_f32(v));
-                }
-            }
+            Features::F64(a) => copy_rows(a, rows, dst, T::of_f64),
+            Features::F32(a) => copy_rows(a, rows, dst, T::of_f32),
         }
     }
 }
@@ -121,9 +117,13 @@ impl Dataset {
 /// Copies the rows `rows` of `src` into `dst` (row-major), in that order, converted to
 /// the run's float type: examples are kept once, as loaded, and converted batch by batch.
 pub fn gather<T: Scalar>(src: &Array2<f64>, rows: &[usize], dst: &mut [T]) {
-    let cols = src.ncols();
-    for (d, &r) in dst.chunks_exact_mut(cols.max(1)).zip(rows) {
-        d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = T::of_f64(v));
+    copy_rows(src, rows, dst, T::of_f64);
+}
+
+/// Copies the rows `rows` of `src` into `dst` (row-major), converting each element.
+fn copy_rows<S: Copy, T>(src: &Array2<S>, rows: &[usize], dst: &mut [T], convert: impl Fn(S) -> T) {
+    for (d, &r) in dst.chunks_exact_mut(src.ncols().max(1)).zip(rows) {
+        d.iter_mut().zip(src.row(r)).for_each(|(d, &v)| *d = convert(v));
     }
 }
 

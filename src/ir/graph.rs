@@ -51,10 +51,7 @@ impl Values {
 
     /// Every value in a vector of f64.
     pub fn to_f64(&self) -> Vec<f64> {
-        match self {
-            Values::F64(v) => v.to_vec(),
-            Values::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-        }
+        self.iter().collect()
     }
 }
 
