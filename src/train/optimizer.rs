@@ -64,7 +64,8 @@ fn flat<T>(a: &mut ArrayD<T>) -> &mut [T] {
 /// to `PARALLEL_PIECE` elements: each element's update reads only its own values, so the
 /// result is the same bits however the work is cut.
 const PARALLEL_MIN: usize = 1 << 16;
-/// The smallest piece a parallel update hands to one thread.
+/// Updates are checked for NaN a piece of this many elements at a time (in cache), and a
+/// parallel update hands no smaller piece to a thread.
 const PARALLEL_PIECE: usize = 1 << 14;
 
 /// One step's update rule with its constants in the run's float type.
