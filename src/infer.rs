@@ -13,16 +13,16 @@ use crate::train::metrics::MetricTotals;
 /// The model's predictions for the rows of `x`, with `params` in graph order.
 pub fn predict(graph: &Graph, params: &[ArrayD<f64>], x: ArrayView2<f64>) -> Array2<f64> {
     match graph.dtype {
-        DType::F32 => forward::<f32>(graph, params, x.mapv(f32::of_f64), None).0,
-        DType::F64 => forward::<f64>(graph, params, x.to_owned(), None).0,
+        DType::F32 => forward::<f32>(graph, params, x.mapv(f32::of_f64).view(), None).0,
+        DType::F64 => forward::<f64>(graph, params, x, None).0,
     }
 }
 
 /// The loss and the spec's metrics of `params` on `data`.
 pub fn evaluate(program: &Program, params: &[ArrayD<f64>], data: &Dataset) -> Scores {
     let (pred, loss) = match program.graph.dtype {
-        DType::F32 => forward::<f32>(&program.graph, params, data.x.cast(), Some(data.y.view())),
-        DType::F64 => forward::<f64>(&program.graph, params, data.x.cast(), Some(data.y.view())),
+        DType::F32 => forward::<f32>(&program.graph, params, data.x.cast().view(), Some(data.y.view())),
+        DType::F64 => forward::<f64>(&program.graph, params, data.x.cast().view(), Some(data.y.view())),
     };
     let mut totals = MetricTotals::new(&program.train.metrics);
     totals.add(pred.view(), data.y.view());
@@ -34,13 +34,13 @@ pub fn evaluate(program: &Program, params: &[ArrayD<f64>], data: &Dataset) -> Sc
 fn forward<T: Scalar>(
     graph: &Graph,
     params: &[ArrayD<f64>],
-    x: Array2<T>,
+    x: ArrayView2<T>,
     y: Option<ArrayView2<f64>>,
 ) -> (Array2<f64>, f64) {
     let params: Vec<ArrayD<T>> = params.iter().map(|p| p.mapv(T::of_f64)).collect();
     let mut exec = Executor::<T>::new(graph).fused();
     let y = y.map(|y| y.mapv(T::of_f64));
-    exec.feed(x.view(), y.as_ref().map(|y| y.view()));
+    exec.feed(x, y.as_ref().map(|y| y.view()));
     let upto = match y {
         Some(_) => graph.insts.len(),
         None => graph.insts.iter().position(|i| i.out == graph.prediction).map_or(graph.insts.len(), |p| p + 1),

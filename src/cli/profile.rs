@@ -64,10 +64,10 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     // One untimed step first: buffers are allocated and caches warm.
     for step in 0..=steps {
         exec.prepare(batch);
-        data.train.x.gather(&rows, exec.input_slice_mut(graph.x()));
-        gather(&data.train.y, &rows, exec.input_slice_mut(graph.y()));
+        data.train.x.gather(&rows, exec.buffer_mut(graph.x()));
+        gather(&data.train.y, &rows, exec.buffer_mut(graph.y()));
         for (mask, _) in graph.masks() {
-            exec.input_mut(mask).fill(T::one());
+            exec.buffer_mut(mask).fill(T::one());
         }
         for (i, t) in times.iter_mut().enumerate() {
             let start = Instant::now();

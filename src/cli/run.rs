@@ -255,8 +255,6 @@ pub fn run(
     }
 }
 
-/// Where the parameters come from: a checkpoint (`--resume`), a weights file (`--weights`,
-/// else the spec's `weights_from`), or the initialisers.
 /// Times the training loop from the events it hears: from the start record to the end
 /// of the last epoch (per-epoch validation included; loading, the final evaluation and
 /// writing files excluded).
@@ -264,7 +262,7 @@ pub fn run(
 struct LoopClock {
     /// When the loop started, and the examples and steps of one epoch.
     start: Option<(std::time::Instant, u64, u64)>,
-    /// Epochs finished, and when the last one did.
+    /// Epochs finished.
     epochs: u64,
     /// When the last epoch ended.
     end: Option<std::time::Instant>,
@@ -315,6 +313,8 @@ fn peak_resident_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Where the parameters come from: a checkpoint (`--resume`), a weights file (`--weights`,
+/// else the spec's `weights_from`), or the initialisers.
 fn start(
     program: &nnc::Program,
     source: &nnc::SourceFile,

@@ -108,11 +108,6 @@ impl<T: Scalar> Executor<T> {
         self.active = 0;
     }
 
-    /// The buffer of a batch input as a row-major slice.
-    pub fn input_slice_mut(&mut self, id: ValueId) -> &mut [T] {
-        &mut self.sets[self.active].data[id.0]
-    }
-
     /// Prepares for the examples of `x`, copies them (and the targets `y`, when given) into
     /// the inputs, and sets every dropout mask to ones: the graph as it runs outside
     /// training.
@@ -141,8 +136,9 @@ impl<T: Scalar> Executor<T> {
         &self.sets[self.active].data[id.0]
     }
 
-    /// The buffer of a value the graph computes, to change in place (clipping scales
-    /// gradients where they are).
+    /// The buffer of a value that is not a parameter, row-major, to fill or change in
+    /// place: a batch input (`x`, `y`, a dropout mask) before `run`, or a gradient
+    /// (clipping scales gradients where they are).
     pub fn buffer_mut(&mut self, id: ValueId) -> &mut [T] {
         &mut self.sets[self.active].data[id.0]
     }

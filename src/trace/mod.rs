@@ -56,6 +56,6 @@ pub fn write_event(out: &mut String, event: &Event, format: Format) {
 /// the same text to a file instead of holding it.)
 pub fn record(program: &Program, data: &Splits, level: Level) -> (String, Result<Outcome, TrainError>) {
     let mut text = String::new();
-    let result = train(program, data, level, &mut |e| text.push_str(&format_event(e, Format::Text)));
+    let result = train(program, data, level, &mut |e| write_event(&mut text, e, Format::Text));
     (text, result)
 }

@@ -452,15 +452,12 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 sink(&Event::Tensor { epoch, step, stage: Stage::Gradient, tensor });
             }
         }
-        let finite;
-        {
-            let (exec, fd, grad_ids) = (&self.exec, &self.grads, &self.grad_ids);
-            let grad = |i: usize| gradient_of(exec, fd, grad_ids, i);
-            let updated =
-                update(&self.program.train.optimizer, lr, &mut self.state, &mut self.params, grad, &self.trainable);
-            // The update checked what it wrote; frozen parameters are checked here.
-            finite = updated && self.frozen.iter().all(|&i| all_finite(flat(&self.params[i])));
-        }
+        let (exec, fd, grad_ids) = (&self.exec, &self.grads, &self.grad_ids);
+        let grad = |i: usize| gradient_of(exec, fd, grad_ids, i);
+        let updated =
+            update(&self.program.train.optimizer, lr, &mut self.state, &mut self.params, grad, &self.trainable);
+        // The update checked what it wrote; frozen parameters are checked here.
+        let finite = updated && self.frozen.iter().all(|&i| all_finite(flat(&self.params[i])));
         if !finite && let Some(i) = self.params.iter().position(|p| !all_finite(flat(p))) {
             if !self.grads_finite() {
                 let backprop = self.program.train.gradient == GradientMode::Backprop;
@@ -517,12 +514,12 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         self.exec.prepare(rows.len());
         let set = if validation { self.validation.unwrap_or(self.train) } else { self.train };
         let (x, y) = (self.exec.graph().x(), self.exec.graph().y());
-        set.x.gather(rows, self.exec.input_slice_mut(x));
-        gather(&set.y, rows, self.exec.input_slice_mut(y));
+        set.x.gather(rows, self.exec.buffer_mut(x));
+        gather(&set.y, rows, self.exec.buffer_mut(y));
         for k in 0..self.masks.len() {
             let (id, rate) = self.masks[k];
             let keep = T::of_f64(1.0 / (1.0 - rate));
-            let mut mask = self.exec.input_mut(id);
+            let mask = self.exec.buffer_mut(id);
             if training {
                 for m in mask.iter_mut() {
                     let u = (self.dropout.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
