@@ -8,7 +8,7 @@ use std::ffi::{CString, c_void};
 use std::time::{Duration, Instant};
 
 use ndarray::Array2;
-use nnc::runtime::kernels::{Operand, matmul};
+use nnc::runtime::kernels::{Operand, matmul, matmul_scratch};
 use nnc::runtime::threads::set_threads;
 
 /// (name, m, k, n, b transposed): W4's forward and input-gradient products, W3's first layer.
@@ -90,9 +90,10 @@ fn main() {
         // These shapes are all large enough for nnc's `gemm` path, so nnc's kernel with
         // 1 and 2 threads is gemm on 1 and 2 threads, called as training calls it.
         let mut out_flat = vec![0f32; m * n];
+        let mut scratch = vec![0f32; matmul_scratch(m, k, n, false, tb)];
         let mut gemm_rate = |threads: usize| {
             set_threads(threads);
-            rate(flops, || matmul(operand(&a, false), operand(&b, tb), &mut out_flat))
+            rate(flops, || matmul(operand(&a, false), operand(&b, tb), &mut out_flat, &mut scratch))
         };
         let (g1, g2) = (gemm_rate(1), gemm_rate(2));
         let mut blas_rate = |threads: i32| {

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use ndarray::Array2;
-use nnc::runtime::kernels::{GEMM_MIN_WORK, Operand, matmul};
+use nnc::runtime::kernels::{GEMM_MIN_WORK, Operand, matmul, matmul_scratch};
 use nnc::runtime::threads::set_threads;
 
 /// Seeded values in [-1, 1) (splitmix64).
@@ -48,7 +48,8 @@ fn large_products_have_the_same_bits_with_one_and_two_threads() {
         for threads in [1, 2] {
             set_threads(threads);
             let mut out = Array2::<f32>::zeros((m, n));
-            matmul(operand(&a, ta), operand(&b, tb), out.as_slice_mut().expect("row-major"));
+            let mut scratch = vec![0f32; matmul_scratch(m, k, n, ta, tb)];
+            matmul(operand(&a, ta), operand(&b, tb), out.as_slice_mut().expect("row-major"), &mut scratch);
             outs.push(out);
         }
         let same = outs[0].iter().zip(outs[1].iter()).all(|(x, y)| x.to_bits() == y.to_bits());

@@ -51,8 +51,26 @@ impl<'a, T> Operand<'a, T> {
     }
 }
 
-/// out = op(a) · op(b), written row-major into `out`.
-pub fn matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T]) {
+/// Whether `matmul` writes the product of op(a) (m×k) and op(b) (k×n) column-major into
+/// scratch and then transposes it into place: for `gemm`'s products whose right operand is
+/// read transposed and left one is not (an input gradient, dy·Wᵀ). gemm works column-major,
+/// so for a row-major output it swaps the operands, and such a right operand becomes a
+/// left operand it can only pack element by element (a third slower on W4's shapes);
+/// written column-major, the output keeps the operands where gemm packs them fast. The
+/// sums are the same, in the same order: only the packing and the output's layout change.
+fn through_scratch(m: usize, k: usize, n: usize, transpose_a: bool, transpose_b: bool) -> bool {
+    transpose_b && !transpose_a && m.saturating_mul(n).saturating_mul(k) >= GEMM_MIN_WORK
+}
+
+/// The scratch, in elements, that `matmul` needs for the product of op(a) (m×k) and op(b)
+/// (k×n): the output's size when it goes `through_scratch`, none otherwise.
+pub fn matmul_scratch(m: usize, k: usize, n: usize, transpose_a: bool, transpose_b: bool) -> usize {
+    if through_scratch(m, k, n, transpose_a, transpose_b) { m * n } else { 0 }
+}
+
+/// out = op(a) · op(b), written row-major into `out`; `scratch` holds at least
+/// `matmul_scratch` elements for these operands.
+pub fn matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], scratch: &mut [T]) {
     let (m, k) = a.dims();
     let n = b.dims().1;
     let work = m.saturating_mul(n).saturating_mul(k);
@@ -66,35 +84,50 @@ pub fn matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T]) {
         tiny_product(a, b, out, k);
         return;
     }
-    let (a, b) = (a.view(), b.view());
-    let mut out = ArrayViewMut2::from_shape((m, n), out).expect("the output holds the product's shape");
     if work < GEMM_MIN_WORK {
-        general_mat_mul(T::one(), &a, &b, T::zero(), &mut out);
+        let mut out = ArrayViewMut2::from_shape((m, n), out).expect("the output holds the product's shape");
+        general_mat_mul(T::one(), &a.view(), &b.view(), T::zero(), &mut out);
         return;
     }
+    if through_scratch(m, k, n, a.transposed, b.transposed) {
+        let scratch = &mut scratch[..m * n];
+        // Column-major: element (i, j) at j·m + i.
+        gemm_into(a, b, scratch, (1, m));
+        transpose(scratch, n, m, out);
+    } else {
+        gemm_into(a, b, out, (n, 1));
+    }
+}
+
+/// out = op(a) · op(b) through `gemm`, on the configured threads; `out` is written with
+/// the given (row, column) strides.
+fn gemm_into<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], (out_rs, out_cs): (usize, usize)) {
+    let ((m, k), n) = (a.dims(), b.dims().1);
+    assert!(out.len() >= m * n, "the output holds the product");
     let parallelism = match threads() {
         1 => gemm::Parallelism::None,
         t => gemm::Parallelism::Rayon(t),
     };
-    let (as_, bs) = (a.strides(), b.strides());
-    // SAFETY: the three views are valid for their shapes and strides, `out` is borrowed
-    // mutably and so aliases neither input, and `read_dst = false` means gemm only writes
-    // `out` (out = 1 · a·b).
+    let ((ars, acs), (brs, bcs)) = (a.strides(), b.strides());
+    // SAFETY: each operand's values hold its stored shape, so every (row, column) of op(a)
+    // and op(b) at these strides is inside them; `out` holds m·n elements, each written at
+    // a distinct index below m·n; it is borrowed mutably and so aliases neither input; and
+    // `read_dst = false` means gemm only writes `out` (out = 1 · a·b).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
             out.as_mut_ptr(),
-            1,
-            n as isize,
+            out_cs as isize,
+            out_rs as isize,
             false,
-            a.as_ptr(),
-            as_[1],
-            as_[0],
-            b.as_ptr(),
-            bs[1],
-            bs[0],
+            a.values.as_ptr(),
+            acs as isize,
+            ars as isize,
+            b.values.as_ptr(),
+            bcs as isize,
+            brs as isize,
             T::zero(),
             T::one(),
             false,
@@ -102,6 +135,22 @@ pub fn matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T]) {
             false,
             parallelism,
         );
+    }
+}
+
+/// dst (cols×rows) = the transpose of src (rows×cols), both row-major, in blocks of 16×16
+/// so that each block's reads stay in cache while its writes run along rows.
+fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const BLOCK: usize = 16;
+    for j0 in (0..cols).step_by(BLOCK) {
+        for i0 in (0..rows).step_by(BLOCK) {
+            let i_end = (i0 + BLOCK).min(rows);
+            for j in j0..(j0 + BLOCK).min(cols) {
+                for (i, d) in (i0..i_end).zip(&mut dst[j * rows + i0..j * rows + i_end]) {
+                    *d = src[i * cols + j];
+                }
+            }
+        }
     }
 }
 
@@ -184,13 +233,7 @@ pub fn activation<T: Scalar>(f: Activation, x: T) -> T {
     match f {
         Activation::Sigmoid => sigmoid(x),
         Activation::Tanh => x.tanh(),
-        Activation::Relu => {
-            if x > zero {
-                x
-            } else {
-                zero
-            }
-        }
+        Activation::Relu => relu(x),
         Activation::LeakyRelu(a) => {
             if x > zero {
                 x
@@ -217,13 +260,7 @@ pub fn activation_grad<T: Scalar>(f: Activation, x: T, y: T) -> T {
     match f {
         Activation::Sigmoid => y * (one - y),
         Activation::Tanh => one - y * y,
-        Activation::Relu => {
-            if x > zero {
-                one
-            } else {
-                zero
-            }
-        }
+        Activation::Relu => relu_grad(x, y),
         Activation::LeakyRelu(a) => {
             if x > zero {
                 one
@@ -250,39 +287,73 @@ pub fn activation_grad<T: Scalar>(f: Activation, x: T, y: T) -> T {
     }
 }
 
+/// Runs `$body` with `$g` bound to `$relu` when activation `$f` is ReLU and to
+/// `$general(f)` otherwise: ReLU's loop gets its own copy, branch-free and vectorised,
+/// while every other activation goes through one `match` per element (their exponentials
+/// cost far more than the match).
+macro_rules! with_activation {
+    ($f:expr, $relu:expr, $general:expr, |$g:ident| $body:expr) => {
+        match $f {
+            Activation::Relu => {
+                let $g = $relu;
+                $body
+            }
+            f => {
+                let $g = $general(f);
+                $body
+            }
+        }
+    };
+}
+
+/// max(x, 0), as `activation` computes it.
+#[inline(always)]
+fn relu<T: Scalar>(x: T) -> T {
+    if x > T::zero() { x } else { T::zero() }
+}
+
+/// ReLU's derivative at x, as `activation_grad` computes it.
+#[inline(always)]
+fn relu_grad<T: Scalar>(x: T, _y: T) -> T {
+    if x > T::zero() { T::one() } else { T::zero() }
+}
+
 /// out = f(x).
 pub fn activate<T: Scalar>(f: Activation, x: &[T], out: &mut [T]) {
-    for (o, &x) in out.iter_mut().zip(x) {
-        *o = activation(f, x);
-    }
+    with_activation!(f, relu, |f| move |x| activation(f, x), |g| {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = g(x);
+        }
+    })
 }
 
 /// out = f'(x) · dy.
 pub fn activate_grad<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: &mut [T]) {
-    for (((o, &x), &y), &d) in out.iter_mut().zip(x).zip(y).zip(dy) {
-        *o = d * activation_grad(f, x, y);
-    }
+    with_activation!(f, relu_grad, |f| move |x, y| activation_grad(f, x, y), |g| {
+        for (((o, &x), &y), &d) in out.iter_mut().zip(x).zip(y).zip(dy) {
+            *o = d * g(x, y);
+        }
+    })
 }
 
 /// pre = m + bias (the bias added to every row of `m`), and out = f(pre) when `f` is
 /// given: the add and the activation in one pass.
 pub fn bias_activate<T: Scalar>(m: &[T], bias: &[T], f: Option<Activation>, pre: &mut [T], out: &mut [T]) {
     let cols = bias.len();
-    match f {
-        Some(f) => {
-            for ((mr, pr), or) in rows(m, cols).zip(rows_mut(pre, cols)).zip(rows_mut(out, cols)) {
-                for (((p, o), &m), &b) in pr.iter_mut().zip(or.iter_mut()).zip(mr).zip(bias) {
-                    *p = m + b;
-                    *o = activation(f, *p);
-                }
+    let Some(f) = f else {
+        for (mr, pr) in rows(m, cols).zip(rows_mut(pre, cols)) {
+            add(mr, bias, pr);
+        }
+        return;
+    };
+    with_activation!(f, relu, |f| move |x| activation(f, x), |g| {
+        for ((mr, pr), or) in rows(m, cols).zip(rows_mut(pre, cols)).zip(rows_mut(out, cols)) {
+            for (((p, o), &m), &b) in pr.iter_mut().zip(or.iter_mut()).zip(mr).zip(bias) {
+                *p = m + b;
+                *o = g(*p);
             }
         }
-        None => {
-            for (mr, pr) in rows(m, cols).zip(rows_mut(pre, cols)) {
-                add(mr, bias, pr);
-            }
-        }
-    }
+    })
 }
 
 /// out = f'(x) · dy, and sums = the sum of out's rows (added in row order): the
@@ -291,12 +362,14 @@ pub fn activate_grad_sum_rows<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[
     let cols = sums.len();
     sums.fill(T::zero());
     let inputs = rows(x, cols).zip(rows(y, cols)).zip(rows(dy, cols));
-    for (((xr, yr), dr), or) in inputs.zip(rows_mut(out, cols)) {
-        for ((((o, s), &x), &y), &d) in or.iter_mut().zip(sums.iter_mut()).zip(xr).zip(yr).zip(dr) {
-            *o = d * activation_grad(f, x, y);
-            *s = *s + *o;
+    with_activation!(f, relu_grad, |f| move |x, y| activation_grad(f, x, y), |g| {
+        for (((xr, yr), dr), or) in inputs.zip(rows_mut(out, cols)) {
+            for ((((o, s), &x), &y), &d) in or.iter_mut().zip(sums.iter_mut()).zip(xr).zip(yr).zip(dr) {
+                *o = d * g(x, y);
+                *s = *s + *o;
+            }
         }
-    }
+    })
 }
 
 /// out = a · b, elementwise.
@@ -535,6 +608,31 @@ mod tests {
                         assert!((plain[i * n + j] - want).abs() < 1e-12);
                     }
                 }
+            }
+        }
+    }
+
+    /// A product that goes through scratch (right operand transposed, shapes that are not
+    /// multiples of the transpose's blocks) is, bit for bit, gemm's row-major product of
+    /// the same operands, and every element is the plain sum.
+    #[test]
+    fn products_through_scratch_equal_the_row_major_product() {
+        let (m, k, n) = (37, 1000, 29);
+        assert!(through_scratch(m, k, n, false, true));
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 37) % 101) as f64 / 101.0 - 0.5).collect();
+        let b: Vec<f64> = (0..n * k).map(|i| ((i * 53) % 97) as f64 / 97.0 - 0.5).collect();
+        let a = Operand { values: &a, shape: (m, k), transposed: false };
+        let b = Operand { values: &b, shape: (n, k), transposed: true };
+        let mut scratch = vec![0.0; matmul_scratch(m, k, n, false, true)];
+        let (mut via, mut direct) = (vec![0.0; m * n], vec![0.0; m * n]);
+        matmul(a, b, &mut via, &mut scratch);
+        gemm_into(a, b, &mut direct, (n, 1));
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&via), bits(&direct));
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|p| a.values[i * k + p] * b.values[j * k + p]).sum();
+                assert!((via[i * n + j] - want).abs() < 1e-9, "({i}, {j}): {} vs {want}", via[i * n + j]);
             }
         }
     }

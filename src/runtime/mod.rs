@@ -28,6 +28,8 @@ struct BufferSet<T> {
     dims: Vec<Vec<usize>>,
     /// Every value as a matrix: a scalar is 1×1, a vector of n is 1×n.
     matrix: Vec<(usize, usize)>,
+    /// Working space for the matrix products that need it (`kernels::matmul_scratch`).
+    scratch: Vec<T>,
 }
 
 /// Runs one graph, owning a buffer for every non-parameter value per batch size.
@@ -83,7 +85,7 @@ impl<T: Scalar> Executor<T> {
                 _ => vec![T::zero(); d.iter().product()],
             })
             .collect();
-        let matrix = dims
+        let matrix: Vec<(usize, usize)> = dims
             .iter()
             .map(|d| match d[..] {
                 [] => (1, 1),
@@ -92,7 +94,24 @@ impl<T: Scalar> Executor<T> {
                 _ => (d[0], d[1..].iter().product()),
             })
             .collect();
-        self.sets.push(BufferSet { batch, data, dims, matrix });
+        let scratch = self
+            .graph
+            .insts
+            .iter()
+            .filter_map(|inst| match inst.op {
+                Op::MatMul { transpose_a: ta, transpose_b: tb } => {
+                    let dims = |k: usize, t: bool| {
+                        let (r, c) = matrix[inst.args[k].0];
+                        if t { (c, r) } else { (r, c) }
+                    };
+                    let ((m, k), (_, n)) = (dims(0, ta), dims(1, tb));
+                    Some(kernels::matmul_scratch(m, k, n, ta, tb))
+                }
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        self.sets.push(BufferSet { batch, data, dims, matrix, scratch: vec![T::zero(); scratch] });
         self.active = self.sets.len() - 1;
     }
 
@@ -186,6 +205,7 @@ impl<T: Scalar> Executor<T> {
         // The output leaves its slot while the instruction writes it (a vector moves
         // without allocating), so the inputs can be borrowed beside it.
         let mut out = std::mem::take(&mut self.sets[self.active].data[out_id]);
+        let mut scratch = std::mem::take(&mut self.sets[self.active].scratch);
         {
             let arg = |k: usize| self.slice(inst.args[k], params);
             let cols = |k: usize| self.sets[self.active].matrix[inst.args[k].0].1;
@@ -197,7 +217,7 @@ impl<T: Scalar> Executor<T> {
             let o = &mut out;
             match &inst.op {
                 Op::MatMul { transpose_a, transpose_b } => {
-                    kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o)
+                    kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, &mut scratch)
                 }
                 Op::Add => kernels::add(arg(0), arg(1), o),
                 Op::Mul => kernels::mul(arg(0), arg(1), o),
@@ -224,6 +244,7 @@ impl<T: Scalar> Executor<T> {
             }
         }
         self.sets[self.active].data[out_id] = out;
+        self.sets[self.active].scratch = scratch;
     }
 
     /// Runs a fused pass.
