@@ -29,12 +29,14 @@ fn operand(m: &Array2<f32>, transposed: bool) -> Operand<'_, f32> {
 #[test]
 fn large_products_have_the_same_bits_with_one_and_two_threads() {
     // (m, k, n, transpose a, transpose b): W3 and W4's forward, weight-gradient and
-    // input-gradient products.
+    // input-gradient products, and a long-sum input gradient of a small batch (it and
+    // W4's input gradient go through scratch).
     let shapes = [
         (128, 784, 256, false, false),
         (784, 128, 256, true, false),
         (128, 256, 784, false, true),
         (128, 256, 128, false, false),
+        (128, 2048, 512, false, true),
         (256, 1024, 1024, false, false),
         (1024, 256, 1024, true, false),
         (256, 1024, 1024, false, true),

@@ -20,6 +20,11 @@ const TINY_WORK: usize = 4096;
 /// The longest sum the direct path takes.
 const TINY_K: usize = 64;
 
+/// The shortest sum for which `matmul` goes `through_scratch`: with shorter sums the
+/// transpose costs more than the faster packing saves (neutral at 256, a loss at 128,
+/// a gain from 512 on W3's and W4's shapes).
+const SCRATCH_MIN_K: usize = 512;
+
 /// A row-major matrix operand: its values, its stored (rows, columns), and whether the
 /// product uses its transpose.
 #[derive(Clone, Copy)]
@@ -59,7 +64,7 @@ impl<'a, T> Operand<'a, T> {
 /// written column-major, the output keeps the operands where gemm packs them fast. The
 /// sums are the same, in the same order: only the packing and the output's layout change.
 fn through_scratch(m: usize, k: usize, n: usize, transpose_a: bool, transpose_b: bool) -> bool {
-    transpose_b && !transpose_a && m.saturating_mul(n).saturating_mul(k) >= GEMM_MIN_WORK
+    transpose_b && !transpose_a && k >= SCRATCH_MIN_K && m.saturating_mul(n).saturating_mul(k) >= GEMM_MIN_WORK
 }
 
 /// The scratch, in elements, that `matmul` needs for the product of op(a) (m×k) and op(b)
