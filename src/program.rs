@@ -333,6 +333,25 @@ pub struct Program {
     pub layers: Vec<LayerSummary>,
     /// The loss's name as written in the spec, for summaries.
     pub loss_name: String,
+    /// The model's hash, kept when its initial values are released
+    /// (`release_initial_values`) so that the fingerprints stay what they were.
+    pub(crate) model_hash: Option<ModelHash>,
+}
+
+/// The sha256 state after a model's IR and initial values (`Program::hash_model`).
+#[derive(Clone)]
+pub(crate) struct ModelHash(Sha256);
+
+impl PartialEq for ModelHash {
+    fn eq(&self, other: &ModelHash) -> bool {
+        self.0.clone().finalize() == other.0.clone().finalize()
+    }
+}
+
+impl fmt::Debug for ModelHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ModelHash({})", hex(&self.0.clone().finalize()))
+    }
 }
 
 impl Program {
@@ -341,8 +360,7 @@ impl Program {
     /// without source positions. The same spec reformatted, or written as TOML, hashes
     /// the same.
     pub fn fingerprint(&self, data: &Splits) -> String {
-        let mut h = Sha256::new();
-        self.hash_model(&mut h);
+        let mut h = self.model_hasher();
         h.update(format!("{:?}", self.train).as_bytes());
         if let Some(spec) = &self.data {
             h.update(spec.canonical().as_bytes());
@@ -360,9 +378,30 @@ impl Program {
 
     /// The sha256 of the lowered model alone (its IR): what a weights file is bound to.
     pub fn model_fingerprint(&self) -> String {
-        let mut h = Sha256::new();
-        self.hash_model(&mut h);
-        hex(&h.finalize())
+        hex(&self.model_hasher().finalize())
+    }
+
+    /// Lets go of the spec's explicit initial values (`Graph::release_initial_values`),
+    /// keeping the model's hash: for a run whose parameters hold them already. Both
+    /// fingerprints stay as they were; a fresh start from this program is refused.
+    pub fn release_initial_values(&mut self) {
+        if self.model_hash.is_none() {
+            self.model_hash = Some(ModelHash(self.model_hasher()));
+        }
+        self.graph.release_initial_values();
+    }
+
+    /// A sha256 that has hashed the model (`hash_model`), or the one kept when the
+    /// initial values were released.
+    fn model_hasher(&self) -> Sha256 {
+        match &self.model_hash {
+            Some(ModelHash(h)) => h.clone(),
+            None => {
+                let mut h = Sha256::new();
+                self.hash_model(&mut h);
+                h
+            }
+        }
     }
 
     /// The IR's canonical text, then the bits of every value given in the spec (hashing

@@ -174,3 +174,27 @@ fn float32_arrays_are_kept_narrow_and_train_exactly_as_their_widened_values() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A run set up from a program no longer needs the spec's initial values: the program
+/// lets them go (as `nnc run` does, so that large initial weights are not held twice),
+/// its fingerprints stay the same, the run is the run of the unreleased program, and a
+/// fresh start from the released program is refused instead of guessed.
+#[test]
+fn a_run_that_is_set_up_lets_the_initial_values_go_and_keeps_the_fingerprints() {
+    use nnc::ir::{Def, Init};
+    use nnc::train::events::Level;
+    use nnc::train::snapshot::Options;
+    use nnc::train::{TrainError, Training, train};
+    let dir = fixture();
+    let (mut program, data) = common::load_file(&dir.path().join("m.nn"));
+    let (run, model) = (program.fingerprint(&data), program.model_fingerprint());
+    let expected = train(&program, &data, Level::Epoch, &mut |_| {}).unwrap();
+    let training = Training::new(&program, &data, Level::Epoch, Options::default()).unwrap();
+    program.release_initial_values();
+    let explicit = program.graph.values.iter().filter(|v| matches!(v.def, Def::Param { init: Init::Explicit(_), .. }));
+    assert_eq!(explicit.count(), 0);
+    assert!(program.graph.has_released_values());
+    assert_eq!((program.fingerprint(&data), program.model_fingerprint()), (run, model));
+    assert_eq!(training.run(&mut |_| {}).unwrap(), expected);
+    assert_eq!(train(&program, &data, Level::Epoch, &mut |_| {}), Err(TrainError::Released));
+}

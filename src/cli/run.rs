@@ -9,7 +9,7 @@ use nnc::persist::tensors::encode;
 use nnc::persist::weights::{Provenance, weights_file};
 use nnc::train::events::Level;
 use nnc::train::snapshot::{End, Options, Start};
-use nnc::train::{TrainError, train_with};
+use nnc::train::{TrainError, Training};
 
 use nnc::draw::plot::{boundary_png, curves_svg};
 use nnc::trace::record::records_of;
@@ -64,7 +64,7 @@ pub fn run(
     keep: Keep,
 ) -> i32 {
     let started = std::time::Instant::now();
-    let (program, source, data) = match load_all(spec) {
+    let (mut program, source, data) = match load_all(spec) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -74,19 +74,6 @@ pub fn run(
     };
     let checkpoints = keep.checkpoint.or(keep.resume).map(|f| Checkpoints { folder: f.to_path_buf() });
     let spec_file = spec.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
-    let prov = Provenance {
-        program: &program,
-        // Hashing every example costs time: only files that record it need it.
-        run_sha256: if keep.save.is_some() || checkpoints.is_some() {
-            program.fingerprint(&data)
-        } else {
-            String::new()
-        },
-        spec_file: &spec_file,
-        spec_text: &source.text,
-        normalizer: data.normalizer.as_ref(),
-        classes: data.classes.as_deref(),
-    };
     let _ = ctrlc::set_handler(|| {
         if INTERRUPT.swap(true, Ordering::SeqCst) {
             std::process::exit(INTERRUPTED);
@@ -128,32 +115,51 @@ pub fn run(
     let mut line = String::new();
     let mut clock = LoopClock::default();
     let mut progress = Progress::new(program.train.epochs, extras.quiet);
-    let result = train_with(&program, &data, level, options, &mut |event| {
-        if let (Event::Checkpoint(s), Some(c)) = (event, &checkpoints)
-            && checkpoint_error.is_none()
-            && let Err(e) = c.write(&prov, s)
-        {
-            checkpoint_error = Some(e);
-            INTERRUPT.store(true, Ordering::SeqCst);
-        }
-        if extras.timing {
-            clock.hear(event);
-        }
-        if let Event::Epoch { epoch, train, .. } = event {
-            progress.epoch(*epoch, train.loss);
-            if extras.plot.is_some() {
-                epochs.extend(records_of(event));
+    let training = Training::new(&program, &data, level, options);
+    // The run's parameters hold the spec's initial values now: the program lets its copy
+    // go (its fingerprints stay the same), so large initial weights are not held twice.
+    program.release_initial_values();
+    let prov = Provenance {
+        program: &program,
+        // Hashing every example costs time: only files that record it need it.
+        run_sha256: if keep.save.is_some() || checkpoints.is_some() {
+            program.fingerprint(&data)
+        } else {
+            String::new()
+        },
+        spec_file: &spec_file,
+        spec_text: &source.text,
+        normalizer: data.normalizer.as_ref(),
+        classes: data.classes.as_deref(),
+    };
+    let result = training.and_then(|t| {
+        t.run(&mut |event| {
+            if let (Event::Checkpoint(s), Some(c)) = (event, &checkpoints)
+                && checkpoint_error.is_none()
+                && let Err(e) = c.write(&prov, s)
+            {
+                checkpoint_error = Some(e);
+                INTERRUPT.store(true, Ordering::SeqCst);
             }
-        }
-        if write_error.is_none()
-            && let Err(e) = {
-                line.clear();
-                nnc::trace::write_event(&mut line, event, format);
-                out.write(&line)
+            if extras.timing {
+                clock.hear(event);
             }
-        {
-            write_error = Some(e);
-        }
+            if let Event::Epoch { epoch, train, .. } = event {
+                progress.epoch(*epoch, train.loss);
+                if extras.plot.is_some() {
+                    epochs.extend(records_of(event));
+                }
+            }
+            if write_error.is_none()
+                && let Err(e) = {
+                    line.clear();
+                    nnc::trace::write_event(&mut line, event, format);
+                    out.write(&line)
+                }
+            {
+                write_error = Some(e);
+            }
+        })
     });
     progress.finish();
     if extras.timing {

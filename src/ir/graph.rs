@@ -69,6 +69,12 @@ pub enum Init {
     /// Values in a numpy file named in the spec, read into `Explicit` by
     /// `lower::files::resolve` before anything runs.
     File(FilePath),
+    /// Explicit values that a run has copied into its parameters and let go
+    /// (`Graph::release_initial_values`).
+    Released {
+        /// How many values there were.
+        count: usize,
+    },
     /// Every element zero.
     Zeros,
     /// Every element this value (`ones` is `constant(value = 1)`).
@@ -337,5 +343,23 @@ impl Graph {
     /// Whether the optimiser updates this parameter.
     pub fn is_trainable(&self, param: ValueId) -> bool {
         matches!(self.value(param).def, Def::Param { trainable: true, .. })
+    }
+
+    /// Lets go of every explicit initial value (`Init::Explicit` becomes
+    /// `Init::Released`), for a run whose parameters hold them already: a large model's
+    /// initial weights are then not kept twice while it trains.
+    pub fn release_initial_values(&mut self) {
+        for v in &mut self.values {
+            if let Def::Param { init, .. } = &mut v.def
+                && let Init::Explicit(values) = init
+            {
+                *init = Init::Released { count: values.len() };
+            }
+        }
+    }
+
+    /// Whether some initial values were let go (`release_initial_values`).
+    pub fn has_released_values(&self) -> bool {
+        self.values.iter().any(|v| matches!(v.def, Def::Param { init: Init::Released { .. }, .. }))
     }
 }

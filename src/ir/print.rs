@@ -83,6 +83,7 @@ fn init_text(init: &Init, dims: &[usize], all_values: bool) -> String {
         Init::Explicit(values) if all_values || values.len() <= MAX_SHOWN_VALUES => nested(&values.to_f64(), dims),
         Init::Explicit(values) => format!("explicit ({} values)", values.len()),
         Init::File(f) => format!("npy({:?})", f.path),
+        Init::Released { count } => format!("explicit ({count} values, released)"),
         Init::Zeros => "zeros".into(),
         Init::Constant { value } => format!("constant(value = {value})"),
         Init::GlorotNormal => "glorot_normal".into(),

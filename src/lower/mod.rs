@@ -30,6 +30,7 @@ pub fn lower(spec: &Spec) -> Result<(Program, Diagnostics), Diagnostics> {
         return Err(diags);
     };
     semantics::warn(&model, &mut diags);
-    let program = Program { graph: model.graph, data, train, layers: model.layers, loss_name: model.loss_name };
+    let program =
+        Program { graph: model.graph, data, train, layers: model.layers, loss_name: model.loss_name, model_hash: None };
     Ok((program, diags))
 }

@@ -79,6 +79,9 @@ pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
                 Def::Param { init: Init::File(f), .. } => {
                     unreachable!("`{}` is read by lower::files::resolve before training", f.path)
                 }
+                Def::Param { init: Init::Released { .. }, .. } => {
+                    unreachable!("a fresh start refuses a graph whose initial values were released")
+                }
             };
             ArrayD::from_shape_vec(IxDyn(&dims), values.into_iter().map(T::of_f64).collect())
                 .expect("initial values match the parameter's shape")

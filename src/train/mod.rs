@@ -17,7 +17,7 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 use crate::autodiff::{AutodiffError, differentiate};
 use crate::data::{Dataset, Shuffler, Splits, gather};
 use crate::ir::{DType, Def, Graph, ValueId};
-use crate::program::{GradientMode, Metric, Program};
+use crate::program::{GradientMode, Metric, Program, TrainConfig};
 use crate::runtime::kernels::all_finite;
 use crate::runtime::{Executor, Scalar};
 use crate::syntax::ast::Span;
@@ -60,6 +60,10 @@ pub enum TrainError {
     /// A snapshot does not fit the run.
     #[error("cannot resume: {0}")]
     Resume(String),
+    /// A fresh start of a program whose initial values were released
+    /// (`Program::release_initial_values`).
+    #[error("the spec's initial values were released when its first run started: lower the spec again to start afresh")]
+    Released,
 }
 
 /// What a finished run learned.
@@ -94,9 +98,42 @@ pub fn train_with(
     options: Options,
     sink: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, TrainError> {
-    match program.graph.dtype {
-        DType::F32 => Trainer::<f32>::new(program, data, level, &options)?.run(&options, sink),
-        DType::F64 => Trainer::<f64>::new(program, data, level, &options)?.run(&options, sink),
+    Training::new(program, data, level, options)?.run(sink)
+}
+
+/// A run set up to start: parameters made (from the initialisers, saved parameters or a
+/// checkpoint), the graph differentiated. It no longer reads the `Program`, so a caller
+/// can release the program's initial values (`Program::release_initial_values`) before
+/// running it, and a large model's initial weights are not held twice.
+pub struct Training<'d> {
+    /// The run, in its dtype.
+    trainer: AnyTrainer<'d>,
+    /// How it starts and pauses.
+    options: Options<'d>,
+}
+
+/// A trainer of either dtype.
+enum AnyTrainer<'d> {
+    F32(Trainer<'d, f32>),
+    F64(Trainer<'d, f64>),
+}
+
+impl<'d> Training<'d> {
+    /// Sets up a run of `program` on `data`, reporting events at `level`.
+    pub fn new(program: &Program, data: &'d Splits, level: Level, options: Options<'d>) -> Result<Self, TrainError> {
+        let trainer = match program.graph.dtype {
+            DType::F32 => AnyTrainer::F32(Trainer::new(program, data, level, &options)?),
+            DType::F64 => AnyTrainer::F64(Trainer::new(program, data, level, &options)?),
+        };
+        Ok(Training { trainer, options })
+    }
+
+    /// Runs it, reporting events to `sink` (snapshots as `Event::Checkpoint`).
+    pub fn run(self, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
+        match self.trainer {
+            AnyTrainer::F32(t) => t.run(&self.options, sink),
+            AnyTrainer::F64(t) => t.run(&self.options, sink),
+        }
     }
 }
 
@@ -153,7 +190,12 @@ fn check_snapshot(s: &Snapshot, info: &RunInfo, n: usize) -> Result<(), TrainErr
 }
 
 struct Trainer<'p, T> {
-    program: &'p Program,
+    /// The training settings.
+    cfg: TrainConfig,
+    /// Whether the data block asks for shuffling.
+    shuffle: bool,
+    /// How many of the graph's instructions are the forward pass.
+    forward_len: usize,
     level: Level,
     exec: Executor<T>,
     params: Vec<ArrayD<T>>,
@@ -176,13 +218,14 @@ struct Trainer<'p, T> {
 }
 
 impl<'p, T: Scalar> Trainer<'p, T> {
-    fn new(program: &'p Program, data: &'p Splits, level: Level, options: &Options) -> Result<Self, TrainError> {
+    fn new(program: &Program, data: &'p Splits, level: Level, options: &Options) -> Result<Self, TrainError> {
         let cfg = &program.train;
-        let graph = match cfg.gradient {
+        let mut graph = match cfg.gradient {
             GradientMode::Backprop => differentiate(&program.graph)?,
             GradientMode::FiniteDifference { .. } => program.graph.clone(),
         };
         let (params, state, start) = match &options.start {
+            Start::Fresh if program.graph.has_released_values() => return Err(TrainError::Released),
             Start::Fresh => {
                 let params = init::initial_params::<T>(&program.graph, cfg.seed);
                 let state = OptimizerState::new(&cfg.optimizer, &params);
@@ -235,6 +278,8 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         if let Start::Resume(s) = &options.start {
             check_snapshot(s, &info, n)?;
         }
+        // The parameters hold the initial values now: the run's own graph lets them go.
+        graph.release_initial_values();
         let (trainable, frozen) = (0..params.len()).partition(|i| graph.is_trainable(graph.params[*i]));
         let masks = graph.masks();
         let mut dropout = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -243,7 +288,9 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             dropout.set_word_pos(s.dropout_pos);
         }
         Ok(Trainer {
-            program,
+            cfg: cfg.clone(),
+            shuffle: program.data.as_ref().is_none_or(|d| d.shuffle),
+            forward_len: program.graph.insts.len(),
             level,
             // A full trace records every forward value, including those fused passes skip.
             exec: if level == Level::Full { Executor::new(&graph) } else { Executor::new(&graph).fused() },
@@ -267,10 +314,11 @@ impl<'p, T: Scalar> Trainer<'p, T> {
 
     fn run(mut self, options: &Options, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
         sink(&Event::Start(&self.info));
-        let cfg = &self.program.train;
+        // A copy of the settings: the loop below borrows `self` mutably.
+        let cfg = &self.cfg.clone();
         let n = self.train.x.nrows();
         let batch = self.info.batch_size;
-        let shuffle = self.program.data.as_ref().is_none_or(|d| d.shuffle);
+        let shuffle = self.shuffle;
         // With one full batch, order cannot change the gradient's value, only the
         // summation order: keep file order so results match a hand calculation.
         let shuffled = shuffle && batch < n;
@@ -396,8 +444,12 @@ impl<'p, T: Scalar> Trainer<'p, T> {
     }
 
     fn named_params(&self) -> Vec<(String, ArrayD<f64>)> {
-        let names = self.graph().params.iter().map(|&id| self.graph().value(id).name.clone());
-        names.zip(to_f64(&self.params)).collect()
+        self.param_names().into_iter().zip(to_f64(&self.params)).collect()
+    }
+
+    /// The parameters' names, in graph order.
+    fn param_names(&self) -> Vec<String> {
+        self.graph().params.iter().map(|&id| self.graph().value(id).name.clone()).collect()
     }
 
     /// One optimisation step on the examples `rows`; returns the batch loss.
@@ -411,9 +463,9 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         sink: &mut dyn FnMut(&Event),
     ) -> Result<f64, TrainError> {
         self.load(rows, false, true);
-        let forward_len = self.program.graph.insts.len();
+        let forward_len = self.forward_len;
         let (loss_id, pred) = (self.graph().loss, self.graph().prediction);
-        match self.program.train.gradient {
+        match self.cfg.gradient {
             GradientMode::Backprop => gradients::backprop(&mut self.exec, &self.params),
             GradientMode::FiniteDifference { .. } => self.exec.run(&self.params, 0..forward_len),
         }
@@ -421,7 +473,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         if !loss.is_finite() {
             return Err(self.diverged(epoch, step, true, sink));
         }
-        if !self.program.train.metrics.is_empty() {
+        if !self.cfg.metrics.is_empty() {
             totals.add(self.exec.matrix(pred, &self.params), self.exec.matrix(self.graph().y(), &self.params));
         }
         if self.level == Level::Full {
@@ -433,16 +485,16 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 sink(&self.tensor_event(epoch, step, Stage::Forward, v));
             }
         }
-        if let GradientMode::FiniteDifference { step: h } = self.program.train.gradient {
+        if let GradientMode::FiniteDifference { step: h } = self.cfg.gradient {
             gradients::finite_difference(&mut self.exec, &mut self.params, h, &mut self.grads, &mut |_, _, _| {});
         }
         // A non-finite gradient makes its parameter non-finite, which the check after the
         // update finds; only a full trace must stop before recording the gradients.
         if self.level == Level::Full && !self.grads_finite() {
-            let backprop = self.program.train.gradient == GradientMode::Backprop;
+            let backprop = self.cfg.gradient == GradientMode::Backprop;
             return Err(self.diverged(epoch, step, backprop, sink));
         }
-        if let Some(limit) = self.program.train.clip_norm {
+        if let Some(limit) = self.cfg.clip_norm {
             self.clip(limit);
         }
         if self.level == Level::Full {
@@ -454,13 +506,12 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         }
         let (exec, fd, grad_ids) = (&self.exec, &self.grads, &self.grad_ids);
         let grad = |i: usize| gradient_of(exec, fd, grad_ids, i);
-        let updated =
-            update(&self.program.train.optimizer, lr, &mut self.state, &mut self.params, grad, &self.trainable);
+        let updated = update(&self.cfg.optimizer, lr, &mut self.state, &mut self.params, grad, &self.trainable);
         // The update checked what it wrote; frozen parameters are checked here.
         let finite = updated && self.frozen.iter().all(|&i| all_finite(flat(&self.params[i])));
         if !finite && let Some(i) = self.params.iter().position(|p| !all_finite(flat(p))) {
             if !self.grads_finite() {
-                let backprop = self.program.train.gradient == GradientMode::Backprop;
+                let backprop = self.cfg.gradient == GradientMode::Backprop;
                 return Err(self.diverged(epoch, step, backprop, sink));
             }
             let id = self.graph().params[i];
@@ -539,8 +590,8 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         let widest =
             self.graph().values.iter().map(|v| v.shape.resolve(1).iter().product::<usize>()).max().unwrap_or(1);
         let chunk = if n.saturating_mul(widest) > EVAL_CHUNK_ELEMENTS { self.info.batch_size.max(1) } else { n.max(1) };
-        let forward_len = self.program.graph.insts.len();
-        let mut totals = MetricTotals::new(&self.program.train.metrics);
+        let forward_len = self.forward_len;
+        let mut totals = MetricTotals::new(&self.cfg.metrics);
         let (mut loss_sum, mut loss) = (0.0, f64::NAN);
         let all: Vec<usize> = (0..n).collect();
         for rows in all.chunks(chunk) {
@@ -607,11 +658,15 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 sink(&Event::Param(self.values_of(i, flat(&self.params[i]))));
             }
         }
-        // The parameters are copied out in f64: first free what training needed.
-        self.exec.release();
+        // The parameters are copied out in f64: first free what training needed (the
+        // executor last: releasing it hands freed memory back), then each parameter once
+        // its copy is made.
         self.state.first.clear();
         self.state.second.clear();
-        Ok(Outcome { params: self.named_params(), train, validation, end: End::Finished })
+        self.exec.release();
+        let names = self.param_names();
+        let params = std::mem::take(&mut self.params).into_iter().map(|p| p.mapv(|v| v.as_f64()));
+        Ok(Outcome { params: names.into_iter().zip(params).collect(), train, validation, end: End::Finished })
     }
 }
 
