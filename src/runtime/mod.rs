@@ -10,6 +10,7 @@ pub mod kernels;
 pub mod scalar;
 pub mod threads;
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
@@ -28,8 +29,9 @@ struct BufferSet<T> {
     dims: Vec<Vec<usize>>,
     /// Every value as a matrix: a scalar is 1×1, a vector of n is 1×n.
     matrix: Vec<(usize, usize)>,
-    /// Working space for the matrix products that need it (`kernels::matmul_scratch`).
-    scratch: Vec<T>,
+    /// Working space for the matrix products that need it (`kernels::matmul_scratch`),
+    /// in a `Cell` so that a product can take it while its operands are borrowed.
+    scratch: Cell<Vec<T>>,
 }
 
 /// Runs one graph, owning a buffer for every non-parameter value per batch size.
@@ -111,7 +113,7 @@ impl<T: Scalar> Executor<T> {
             })
             .max()
             .unwrap_or(0);
-        self.sets.push(BufferSet { batch, data, dims, matrix, scratch: vec![T::zero(); scratch] });
+        self.sets.push(BufferSet { batch, data, dims, matrix, scratch: Cell::new(vec![T::zero(); scratch]) });
         self.active = self.sets.len() - 1;
     }
 
@@ -207,7 +209,6 @@ impl<T: Scalar> Executor<T> {
         // The output leaves its slot while the instruction writes it (a vector moves
         // without allocating), so the inputs can be borrowed beside it.
         let mut out = std::mem::take(&mut self.sets[self.active].data[out_id]);
-        let mut scratch = std::mem::take(&mut self.sets[self.active].scratch);
         {
             let arg = |k: usize| self.slice(inst.args[k], params);
             let cols = |k: usize| self.sets[self.active].matrix[inst.args[k].0].1;
@@ -219,7 +220,10 @@ impl<T: Scalar> Executor<T> {
             let o = &mut out;
             match &inst.op {
                 Op::MatMul { transpose_a, transpose_b } => {
-                    kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, &mut scratch)
+                    let cell = &self.sets[self.active].scratch;
+                    let mut scratch = cell.take();
+                    kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, &mut scratch);
+                    cell.set(scratch);
                 }
                 Op::Add => kernels::add(arg(0), arg(1), o),
                 Op::Mul => kernels::mul(arg(0), arg(1), o),
@@ -246,7 +250,6 @@ impl<T: Scalar> Executor<T> {
             }
         }
         self.sets[self.active].data[out_id] = out;
-        self.sets[self.active].scratch = scratch;
     }
 
     /// Runs a fused pass.
