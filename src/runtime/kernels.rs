@@ -108,14 +108,15 @@ pub fn matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], scratch: &
 /// the given (row, column) strides.
 fn gemm_into<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], (out_rs, out_cs): (usize, usize)) {
     let ((m, k), n) = (a.dims(), b.dims().1);
-    assert!(out.len() >= m * n, "the output holds the product");
+    let holds = |o: &Operand<T>| o.values.len() >= o.shape.0 * o.shape.1;
+    assert!(holds(&a) && holds(&b) && out.len() >= m * n, "the operands and the output hold their shapes");
     let parallelism = match threads() {
         1 => gemm::Parallelism::None,
         t => gemm::Parallelism::Rayon(t),
     };
     let ((ars, acs), (brs, bcs)) = (a.strides(), b.strides());
-    // SAFETY: each operand's values hold its stored shape, so every (row, column) of op(a)
-    // and op(b) at these strides is inside them; `out` holds m·n elements, each written at
+    // SAFETY: each operand's values hold its stored shape (asserted), so every (row,
+    // column) of op(a) and op(b) at these strides is inside them; `out` holds m·n elements, each written at
     // a distinct index below m·n; it is borrowed mutably and so aliases neither input; and
     // `read_dst = false` means gemm only writes `out` (out = 1 · a·b).
     unsafe {

@@ -42,7 +42,8 @@ fn uniforms(rng: &mut ChaCha8Rng, n: usize, limit: f64) -> Vec<f64> {
     (0..n).map(|_| (2.0 * uniform(rng) - 1.0) * limit).collect()
 }
 
-/// Every parameter's initial value, in the graph's parameter order.
+/// Every parameter's initial value, in the graph's parameter order. The graph must still
+/// hold its explicit values (see `Graph::release_initial_values`).
 pub fn initial_params<T: Scalar>(graph: &Graph, seed: u64) -> Vec<ArrayD<T>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(INIT_STREAM);
