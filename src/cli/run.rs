@@ -121,12 +121,8 @@ pub fn run(
     program.release_initial_values();
     let prov = Provenance {
         program: &program,
-        // Hashing every example costs time: only files that record it need it.
-        run_sha256: if keep.save.is_some() || checkpoints.is_some() {
-            program.fingerprint(&data)
-        } else {
-            String::new()
-        },
+        // The run hashed its examples when it was set up.
+        run_sha256: training.as_ref().map_or(String::new(), |t| t.fingerprint().to_string()),
         spec_file: &spec_file,
         spec_text: &source.text,
         normalizer: data.normalizer.as_ref(),

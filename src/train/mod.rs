@@ -128,6 +128,14 @@ impl<'d> Training<'d> {
         Ok(Training { trainer, options })
     }
 
+    /// The run's fingerprint (`Program::fingerprint`), computed when it was set up.
+    pub fn fingerprint(&self) -> &str {
+        match &self.trainer {
+            AnyTrainer::F32(t) => &t.info.fingerprint,
+            AnyTrainer::F64(t) => &t.info.fingerprint,
+        }
+    }
+
     /// Runs it, reporting events to `sink` (snapshots as `Event::Checkpoint`).
     pub fn run(self, sink: &mut dyn FnMut(&Event)) -> Result<Outcome, TrainError> {
         match self.trainer {
