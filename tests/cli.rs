@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
 fn nnc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nnc"))
         .args(args)
@@ -366,4 +368,29 @@ fn timing_reports_the_loop_on_standard_error_and_leaves_the_trace_alone() {
         let mb: f64 = line.split("peak RSS ").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
         assert!(mb > 0.5 && mb < 200.0, "{line}");
     }
+}
+
+/// `nnc profile` times the step as a run makes it: every instruction of the
+/// differentiated graph in exactly one row (a fused pass is one row, its ops joined by
+/// `+`), the update in one more, the matrix products with a GFLOP/s figure, and a summary.
+#[test]
+fn profile_times_every_instruction_once_with_fused_passes_as_rows() {
+    let out = nnc(&["profile", "specs/xor.nn", "--steps", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("profile of `xor`: 3 steps of batch 4 (f32)"), "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("forward ") || l.starts_with("backward ") || l.starts_with("update "))
+        .collect();
+    let ops: Vec<&str> = rows.iter().map(|r| r.split_whitespace().nth(1).unwrap()).collect();
+    assert!(ops.contains(&"broadcast+add+tanh") && ops.contains(&"broadcast+add+sigmoid"), "{text}");
+    assert!(ops.contains(&"tanh_grad+sum_rows"), "{text}");
+    assert_eq!(ops.iter().filter(|o| o.starts_with("matmul")).count(), 5, "{text}");
+    assert_eq!(rows.iter().filter(|r| r.starts_with("update ")).count(), 1, "{text}");
+    let instructions: usize = ops.iter().filter(|o| !o.starts_with("sgd")).map(|o| o.split('+').count()).sum();
+    let graph =
+        nnc::autodiff::differentiate(&common::compile_file(&common::root().join("specs/xor.nn")).graph).unwrap();
+    assert_eq!(instructions, graph.insts.len(), "{text}");
+    assert!(text.contains("\nper step: forward ") && text.contains("matrix products: "), "{text}");
 }

@@ -1,7 +1,8 @@
 //! `nnc profile`: where a training step's time goes, op by op (like `caffe time`). Runs a
-//! few steps of the differentiated graph on the first minibatch, timing every
-//! instruction and the optimiser's update, and prints them sorted by cost, with the
-//! achieved GFLOP/s of each matrix product.
+//! few steps of the differentiated graph on the first minibatch as a run does (fused
+//! passes included, each timed as one row), timing every instruction or pass and the
+//! optimiser's update, and prints them sorted by cost, with the achieved GFLOP/s of each
+//! matrix product.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use nnc::autodiff::differentiate;
 use nnc::data::gather;
 use nnc::diagnostics::{Code, render_without_source};
 use nnc::ir::{DType, Graph, Op};
+use nnc::runtime::fusion::plan;
 use nnc::runtime::threads::threads;
 use nnc::runtime::{Executor, Scalar};
 use nnc::train::init::initial_params;
@@ -54,12 +56,21 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     let n = data.train.len();
     let batch = program.train.batch_size.unwrap_or(n).min(n).max(1);
     let rows: Vec<usize> = (0..batch).collect();
-    let mut exec = Executor::<T>::new(&graph);
+    // Fused, as a run below a full trace executes the step: a fused pass is one row.
+    let mut exec = Executor::<T>::new(&graph).fused();
+    let fused = plan(&graph);
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < graph.insts.len() {
+        let len = fused[i].map_or(1, |f| f.instructions());
+        spans.push(i..i + len);
+        i += len;
+    }
     let mut params = initial_params::<T>(&program.graph, program.train.seed);
     let mut state = OptimizerState::new(&program.train.optimizer, &params);
     let trainable: Vec<usize> = (0..params.len()).filter(|&i| graph.is_trainable(graph.params[i])).collect();
     let forward_len = program.graph.insts.len();
-    let mut times = vec![Duration::ZERO; graph.insts.len()];
+    let mut times = vec![Duration::ZERO; spans.len()];
     let mut update_time = Duration::ZERO;
     // One untimed step first: buffers are allocated and caches warm.
     for step in 0..=steps {
@@ -69,9 +80,9 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
         for (mask, _) in graph.masks() {
             exec.buffer_mut(mask).fill(T::one());
         }
-        for (i, t) in times.iter_mut().enumerate() {
+        for (span, t) in spans.iter().zip(times.iter_mut()) {
             let start = Instant::now();
-            exec.run(&params, i..i + 1);
+            exec.run(&params, span.clone());
             if step > 0 {
                 *t += start.elapsed();
             }
@@ -83,17 +94,20 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
             update_time += start.elapsed();
         }
     }
-    let mut table: Vec<Row> = graph
-        .insts
+    let mut table: Vec<Row> = spans
         .iter()
         .zip(&times)
-        .enumerate()
-        .map(|(i, (inst, &time))| Row {
-            stage: if i < forward_len { "forward" } else { "backward" },
-            op: inst.op.name(),
-            value: graph.value(inst.out).name.clone(),
-            time,
-            flops: flops(&graph, inst, batch),
+        .map(|(span, &time)| {
+            let insts = &graph.insts[span.clone()];
+            // A fused pass never writes its broadcast matrix: name what it does write.
+            let written = insts.iter().filter(|inst| insts.len() == 1 || inst.op != Op::Broadcast);
+            Row {
+                stage: if span.start < forward_len { "forward" } else { "backward" },
+                op: insts.iter().map(|inst| inst.op.name()).collect::<Vec<_>>().join("+"),
+                value: written.map(|inst| graph.value(inst.out).name.clone()).collect::<Vec<_>>().join(", "),
+                time,
+                flops: insts.iter().map(|inst| flops(&graph, inst, batch)).sum(),
+            }
         })
         .collect();
     table.push(Row {
