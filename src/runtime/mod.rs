@@ -132,14 +132,14 @@ impl<T: Scalar> Executor<T> {
     }
 
     /// Prepares for the examples of `x`, copies them (and the targets `y`, when given) into
-    /// the inputs, and sets every dropout mask to ones: the graph as it runs outside
-    /// training.
-    pub fn feed(&mut self, x: ArrayView2<T>, y: Option<ArrayView2<T>>) {
+    /// the inputs, converting them to the run's float type as they are copied, and sets
+    /// every dropout mask to ones: the graph as it runs outside training.
+    pub fn feed<X: Scalar, Y: Scalar>(&mut self, x: ArrayView2<X>, y: Option<ArrayView2<Y>>) {
         self.prepare(x.nrows());
         let (xi, yi) = (self.graph.x(), self.graph.y());
-        self.input_mut(xi).assign(&x);
+        self.input_mut(xi).zip_mut_with(&x, |d, &v| *d = T::of_f64(v.as_f64()));
         if let Some(y) = y {
-            self.input_mut(yi).assign(&y);
+            self.input_mut(yi).zip_mut_with(&y, |d, &v| *d = T::of_f64(v.as_f64()));
         }
         for (mask, _) in self.graph.masks() {
             self.input_mut(mask).fill(T::one());

@@ -120,11 +120,28 @@ enum AnyTrainer<'d> {
 
 impl<'d> Training<'d> {
     /// Sets up a run of `program` on `data`, reporting events at `level`.
-    pub fn new(program: &Program, data: &'d Splits, level: Level, options: Options<'d>) -> Result<Self, TrainError> {
+    pub fn new(
+        program: &Program,
+        data: &'d Splits,
+        level: Level,
+        mut options: Options<'d>,
+    ) -> Result<Self, TrainError> {
         let trainer = match program.graph.dtype {
             DType::F32 => AnyTrainer::F32(Trainer::new(program, data, level, &options)?),
             DType::F64 => AnyTrainer::F64(Trainer::new(program, data, level, &options)?),
         };
+        // The trainer holds the starting parameters and optimiser state in its own type
+        // now: their f64 copies go (a resumed run keeps the snapshot's cursor, order and
+        // best parameters, which the loop reads).
+        match &mut options.start {
+            Start::Params { params, .. } => *params = Vec::new(),
+            Start::Resume(s) => {
+                s.params = Vec::new();
+                s.optimizer.first = Vec::new();
+                s.optimizer.second = Vec::new();
+            }
+            Start::Fresh => {}
+        }
         Ok(Training { trainer, options })
     }
 
@@ -436,7 +453,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
 
     /// Stops between steps: reports a snapshot when checkpointing is on.
     fn pause(
-        &self,
+        &mut self,
         options: &Options,
         at: &Cursor,
         shuffler: &Shuffler,
@@ -448,16 +465,15 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             sink(&Event::Checkpoint(&self.snapshot(at, shuffler, best)));
         }
         let nan = Scores { loss: f64::NAN, metrics: Vec::new() };
-        Outcome { params: self.named_params(), train: nan, validation: None, end }
+        Outcome { params: self.take_named_params(), train: nan, validation: None, end }
     }
 
-    fn named_params(&self) -> Vec<(String, ArrayD<f64>)> {
-        self.param_names().into_iter().zip(to_f64(&self.params)).collect()
-    }
-
-    /// The parameters' names, in graph order.
-    fn param_names(&self) -> Vec<String> {
-        self.graph().params.iter().map(|&id| self.graph().value(id).name.clone()).collect()
+    /// The parameters by name, in f64, for the `Outcome` that ends the run: each of the
+    /// run's own copies is freed as soon as its f64 copy is made.
+    fn take_named_params(&mut self) -> Vec<(String, ArrayD<f64>)> {
+        let params = std::mem::take(&mut self.params);
+        let names = self.graph().params.iter().map(|&id| self.graph().value(id).name.clone());
+        names.zip(params).map(|(name, p)| (name, p.mapv(|v| v.as_f64()))).collect()
     }
 
     /// One optimisation step on the examples `rows`; returns the batch loss.
@@ -667,14 +683,11 @@ impl<'p, T: Scalar> Trainer<'p, T> {
             }
         }
         // The parameters are copied out in f64: first free what training needed (the
-        // executor last: releasing it hands freed memory back), then each parameter once
-        // its copy is made.
+        // executor last: releasing it hands freed memory back).
         self.state.first.clear();
         self.state.second.clear();
         self.exec.release();
-        let names = self.param_names();
-        let params = std::mem::take(&mut self.params).into_iter().map(|p| p.mapv(|v| v.as_f64()));
-        Ok(Outcome { params: names.into_iter().zip(params).collect(), train, validation, end: End::Finished })
+        Ok(Outcome { params: self.take_named_params(), train, validation, end: End::Finished })
     }
 }
 
