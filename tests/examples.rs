@@ -41,7 +41,7 @@ fn spiral_reaches_95_percent_training_accuracy() {
 #[test]
 fn regression_recovers_the_generating_weights() {
     let outcome = run("regression.nn");
-    let w: Vec<f64> = outcome.params.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    let w: Vec<f64> = outcome.params.to_f64().iter().flat_map(|(_, v)| v.iter().copied()).collect();
     for (got, want) in w.iter().zip([1.0, 2.0, 3.0, 0.5]) {
         assert!((got - want).abs() < 0.05, "{w:?}");
     }

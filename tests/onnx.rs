@@ -51,7 +51,7 @@ fn every_spec_exports_a_model_that_predicts_what_nnc_predicts() {
         let mut short = program.clone();
         short.train.epochs = short.train.epochs.min(3);
         let outcome = nnc::train::train(&short, &data, Level::Epoch, &mut |_| {}).unwrap();
-        let params: Vec<ArrayD<f64>> = outcome.params.into_iter().map(|(_, p)| p).collect();
+        let params: Vec<ArrayD<f64>> = outcome.params.to_f64().into_iter().map(|(_, p)| p).collect();
         let bytes = onnx(&program, &params, data.normalizer.as_ref(), &[]).unwrap();
         // The exported model takes raw features: undo the normalisation nnc applied.
         let normalized = &data.train.x.to_f64();

@@ -31,7 +31,7 @@ fn loss_curves_are_an_svg_of_the_documented_size() {
 fn the_decision_boundary_is_a_png_of_the_documented_size() {
     let (p, d) = common::spec("xor.nn");
     let outcome = nnc::train::train(&p, &d, Level::Epoch, &mut |_| {}).unwrap();
-    let params: Vec<_> = outcome.params.into_iter().map(|(_, v)| v).collect();
+    let params: Vec<_> = outcome.params.to_f64().into_iter().map(|(_, v)| v).collect();
     let png = plot::boundary_png(&p.graph, &params, &d).unwrap();
     let decoder = png::Decoder::new(std::io::Cursor::new(png));
     let reader = decoder.read_info().unwrap();
@@ -69,7 +69,7 @@ fn the_readmes_pictures_are_what_nnc_draws_today() {
     assert_eq!(network::svg(&p), std::fs::read_to_string(images.join("iris_network.svg")).unwrap());
     let (s, sd) = common::spec("spiral.nn");
     let outcome = nnc::train::train(&s, &sd, Level::Epoch, &mut |_| {}).unwrap();
-    let params: Vec<_> = outcome.params.into_iter().map(|(_, v)| v).collect();
+    let params: Vec<_> = outcome.params.to_f64().into_iter().map(|(_, v)| v).collect();
     assert_eq!(
         plot::boundary_png(&s.graph, &params, &sd).unwrap(),
         std::fs::read(images.join("spiral_boundary.png")).unwrap()

@@ -56,8 +56,10 @@ fn every_toml_twin_lowers_to_the_same_ir_and_trace() {
 #[test]
 fn fused_passes_give_the_same_bits_as_single_instructions() {
     // Below a full trace the executor fuses bias + activation and activation gradient +
-    // bias gradient; a full trace runs every instruction alone. Their step, epoch, final
-    // and parameter records must agree to the last digit.
+    // bias gradient, values share buffers and parameters are updated as soon as their
+    // gradients are final; a full trace runs every instruction alone, each value in its
+    // own buffer, and updates after the whole backward pass. Their step, epoch, final and
+    // parameter records must agree to the last digit.
     let records = |trace: &str| -> Vec<String> {
         trace
             .lines()

@@ -52,7 +52,7 @@ fn the_forward_pass_loss_and_gradients_of_the_2_3_1_network() {
 fn final_params(name: &str) -> Vec<f64> {
     let (p, data) = common::spec(name);
     let outcome = train(&p, &data, Level::Epoch, &mut |_| {}).expect("trains");
-    outcome.params.iter().flat_map(|(_, v)| v.iter().copied()).collect()
+    outcome.params.to_f64().iter().flat_map(|(_, v)| v.iter().copied()).collect()
 }
 
 #[test]

@@ -188,11 +188,10 @@ pub fn run(
             INTERRUPTED
         }
         Ok(outcome) => {
-            if let Some(path) = keep.save {
-                let params: Vec<_> = outcome.params.iter().map(|(_, p)| p.clone()).collect();
-                if let Err(e) = Output::write_whole(Some(path), &encode(&weights_file(&prov, &params))) {
-                    return io_error(Some(path), &e);
-                }
+            if let Some(path) = keep.save
+                && let Err(e) = Output::write_whole(Some(path), &encode(&weights_file(&prov, &outcome.params)))
+            {
+                return io_error(Some(path), &e);
             }
             if let End::Paused { epoch } = outcome.end {
                 let resume = checkpoints.as_ref().map_or(String::new(), |c| {
@@ -209,7 +208,7 @@ pub fn run(
                 }
             }
             if let Some(path) = extras.boundary {
-                let params: Vec<_> = outcome.params.into_iter().map(|(_, p)| p).collect();
+                let params: Vec<_> = outcome.params.to_f64().into_iter().map(|(_, p)| p).collect();
                 let written = boundary_png(&program.graph, &params, &data)
                     .and_then(|png| Output::write_whole(Some(path), &png).map_err(|e| e.to_string()));
                 if let Err(e) = written {

@@ -9,6 +9,7 @@ use crate::data::prepare::Normalizer;
 use crate::ir::{DType, Graph};
 use crate::persist::tensors::{Container, Stored, Values};
 use crate::program::Program;
+use crate::train::Params;
 
 /// Metadata key: what the file holds (`weights` or `checkpoint`).
 pub const KIND: &str = "nnc.kind";
@@ -77,13 +78,18 @@ pub fn stored(name: String, a: &ArrayD<f64>, dtype: DType) -> Stored {
     Stored { name, dims: a.shape().to_vec(), values }
 }
 
-/// A weights file for `params` (in graph order).
-pub fn weights_file(prov: &Provenance, params: &[ArrayD<f64>]) -> Container {
+/// A weights file for a run's trained `params`, each stored in the run's dtype.
+pub fn weights_file(prov: &Provenance, params: &Params) -> Container {
     let mut c = prov.metadata("weights");
-    let graph = &prov.program.graph;
-    for (&id, p) in graph.params.iter().zip(params) {
-        c.tensors.push(stored(graph.value(id).name.clone(), p, graph.dtype));
-    }
+    let tensor = |name: &String, dims: &[usize], values| Stored { name: name.clone(), dims: dims.to_vec(), values };
+    c.tensors = match params {
+        Params::F32(p) => {
+            p.iter().map(|(n, a)| tensor(n, a.shape(), Values::F32(a.iter().copied().collect()))).collect()
+        }
+        Params::F64(p) => {
+            p.iter().map(|(n, a)| tensor(n, a.shape(), Values::F64(a.iter().copied().collect()))).collect()
+        }
+    };
     c
 }
 

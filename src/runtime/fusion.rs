@@ -10,7 +10,7 @@
 //! - activation gradient + bias gradient: `f'(pre)·dy` then `sum_rows` of it: one pass
 //!   writes the gradient and adds each row into the column sums, in row order.
 
-use crate::ir::{Activation, Graph, Op};
+use crate::ir::{Activation, Graph, Op, ValueId};
 
 /// A fused run of instructions, by index into the graph's instruction list.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,4 +80,12 @@ pub fn plan(graph: &Graph) -> Vec<Option<Fused>> {
         i += fused.map_or(1, |f| f.instructions());
     }
     plan
+}
+
+/// The values a plan's passes never write: each fused bias's broadcast matrix.
+pub fn skipped<'a>(graph: &'a Graph, plan: &'a [Option<Fused>]) -> impl Iterator<Item = ValueId> + 'a {
+    plan.iter().filter_map(move |f| match f {
+        Some(Fused::BiasActivation { at, .. }) => Some(graph.insts[*at].out),
+        _ => None,
+    })
 }

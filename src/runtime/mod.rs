@@ -1,16 +1,17 @@
 //! The interpreter: runs a graph's instructions on `ndarray` buffers, in f32 or f64.
 //!
 //! Buffers for every value are allocated once per batch size and reused on every step;
-//! a short last batch gets its own set. Parameters live outside the executor (the
-//! training loop owns and updates them) and are passed in by reference on each run.
-//! The runtime never sees syntax.
+//! a short last batch gets its own set. Values whose lives do not overlap may share a
+//! buffer (`memory`), when the caller says which values it reads between runs.
+//! Parameters live outside the executor (the training loop owns and updates them) and
+//! are passed in by reference on each run. The runtime never sees syntax.
 
 pub mod fusion;
 pub mod kernels;
+pub mod memory;
 pub mod scalar;
 pub mod threads;
 
-use std::cell::Cell;
 use std::ops::Range;
 
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
@@ -18,20 +19,91 @@ use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
 use crate::ir::{Def, Graph, Op, ValueId};
 pub use scalar::Scalar;
 
-/// One batch size's buffers: a flat row-major vector per value (empty for parameters),
-/// with its dimensions and the matrix (rows, columns) the kernels see.
+/// One batch size's buffers: flat row-major vectors, each holding one value at a time
+/// (one per value unless buffers are shared), with every value's dimensions and the
+/// matrix (rows, columns) the kernels see.
 struct BufferSet<T> {
     /// The batch size these buffers hold.
     batch: usize,
-    /// The contents of every non-parameter value.
+    /// The buffers.
     data: Vec<Vec<T>>,
+    /// Where each value lives.
+    place: Vec<Place>,
     /// Every value's dimensions at this batch size.
     dims: Vec<Vec<usize>>,
     /// Every value as a matrix: a scalar is 1×1, a vector of n is 1×n.
     matrix: Vec<(usize, usize)>,
-    /// Working space for the matrix products that need it (`kernels::matmul_scratch`),
-    /// in a `Cell` so that a product can take it while its operands are borrowed.
-    scratch: Cell<Vec<T>>,
+    /// Each instruction with its operands resolved.
+    resolved: Vec<Resolved>,
+}
+
+/// Where a value lives at one batch size: its buffer and its number of elements.
+#[derive(Clone, Copy)]
+struct Place {
+    /// The index of its buffer; `NO_BUFFER` for parameters (they live outside the
+    /// executor) and for values no pass writes.
+    slot: usize,
+    /// Its number of elements.
+    len: usize,
+}
+
+/// `Place::slot` of a value without a buffer.
+const NO_BUFFER: usize = usize::MAX;
+
+/// Where an instruction's operand is read from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// The parameter at this index.
+    Param(usize),
+    /// A buffer of the set.
+    Buffer(Place),
+}
+
+/// An instruction as it runs at one batch size, its operands looked up once: where it
+/// writes, what it reads (each operand with its matrix shape) and its working space.
+struct Resolved {
+    /// Where the output lives.
+    out: Place,
+    /// The operands, in order (an op has at most three).
+    args: [(Source, (usize, usize)); 3],
+    /// Its working space (a matrix product's scratch, `kernels::matmul_scratch`), when
+    /// it needs one.
+    work: Option<Place>,
+}
+
+impl<T> BufferSet<T> {
+    /// The contents of the value at `p` (empty when it has no buffer).
+    #[inline]
+    fn at(&self, p: Place) -> &[T] {
+        self.data.get(p.slot).map_or(&[], |d| &d[..p.len])
+    }
+
+    /// Value `id`'s contents (empty when it has no buffer).
+    #[inline]
+    fn get(&self, id: ValueId) -> &[T] {
+        self.at(self.place[id.0])
+    }
+
+    /// The same, to change.
+    #[inline]
+    fn get_mut(&mut self, id: ValueId) -> &mut [T] {
+        let p = self.place[id.0];
+        self.data.get_mut(p.slot).map_or(&mut [], |d| &mut d[..p.len])
+    }
+
+    /// Takes the buffer at `p` out of the set (a vector moves without allocating), so
+    /// that an instruction can write it while its inputs are borrowed; `put` returns it.
+    #[inline]
+    fn take(&mut self, p: Place) -> Vec<T> {
+        let buffer = self.data.get_mut(p.slot);
+        std::mem::take(buffer.expect("a value an instruction writes has a buffer: no range cuts a fused pass"))
+    }
+
+    /// Returns a buffer `take` took.
+    #[inline]
+    fn put(&mut self, p: Place, buffer: Vec<T>) {
+        self.data[p.slot] = buffer;
+    }
 }
 
 /// Runs one graph, owning a buffer for every non-parameter value per batch size.
@@ -45,6 +117,9 @@ pub struct Executor<T> {
     active: usize,
     /// The fused pass starting at each instruction, when fusion is on.
     fused: Option<Vec<Option<fusion::Fused>>>,
+    /// When buffers are shared: the values the caller reads between runs, each with the
+    /// last instruction after which it reads it.
+    reads: Option<Vec<(ValueId, usize)>>,
 }
 
 impl<T: Scalar> Executor<T> {
@@ -54,7 +129,7 @@ impl<T: Scalar> Executor<T> {
         for (i, p) in graph.params.iter().enumerate() {
             param_index[p.0] = Some(i);
         }
-        Executor { graph: graph.clone(), param_index, sets: Vec::new(), active: 0, fused: None }
+        Executor { graph: graph.clone(), param_index, sets: Vec::new(), active: 0, fused: None, reads: None }
     }
 
     /// The same, running fused passes where it can (see `fusion`). The intermediate
@@ -63,6 +138,29 @@ impl<T: Scalar> Executor<T> {
     pub fn fused(mut self) -> Executor<T> {
         self.fused = Some(fusion::plan(&self.graph));
         self
+    }
+
+    /// The same, letting values share a buffer once nothing reads them any more
+    /// (`memory`). `reads` lists the values the caller reads between runs (the loss,
+    /// the prediction, gradients), each with the last instruction after which it reads
+    /// it; batch inputs are filled before the first instruction. Any other value may be
+    /// overwritten once the instructions that read it have run, so callers run the graph
+    /// in ranges that never cut a fused pass (`pass_end`), and `first_non_finite` sees
+    /// only the values still held.
+    pub fn sharing(mut self, reads: Vec<(ValueId, usize)>) -> Executor<T> {
+        self.reads = Some(reads);
+        self
+    }
+
+    /// Whether values share buffers.
+    pub fn is_sharing(&self) -> bool {
+        self.reads.is_some()
+    }
+
+    /// The last instruction of the pass that runs instruction `i`: `i` itself unless a
+    /// fused pass covers it.
+    pub fn pass_end(&self, i: usize) -> usize {
+        memory::passes(self.graph.insts.len(), self.fused.as_deref())[i].1
     }
 
     /// The graph this executor runs.
@@ -77,16 +175,7 @@ impl<T: Scalar> Executor<T> {
             return;
         }
         let dims: Vec<Vec<usize>> = self.graph.values.iter().map(|v| v.shape.resolve(batch)).collect();
-        let data = self
-            .graph
-            .values
-            .iter()
-            .zip(&dims)
-            .map(|(v, d)| match v.def {
-                Def::Param { .. } => Vec::new(),
-                _ => vec![T::zero(); d.iter().product()],
-            })
-            .collect();
+        let len: Vec<usize> = dims.iter().map(|d| d.iter().product()).collect();
         let matrix: Vec<(usize, usize)> = dims
             .iter()
             .map(|d| match d[..] {
@@ -96,31 +185,49 @@ impl<T: Scalar> Executor<T> {
                 _ => (d[0], d[1..].iter().product()),
             })
             .collect();
-        let scratch = self
+        let work: Vec<usize> = self
             .graph
             .insts
             .iter()
-            .filter_map(|inst| match inst.op {
+            .map(|inst| match inst.op {
                 Op::MatMul { transpose_a: ta, transpose_b: tb } => {
                     let dims = |k: usize, t: bool| {
                         let (r, c) = matrix[inst.args[k].0];
                         if t { (c, r) } else { (r, c) }
                     };
                     let ((m, k), (_, n)) = (dims(0, ta), dims(1, tb));
-                    Some(kernels::matmul_scratch(m, k, n, ta, tb))
+                    kernels::matmul_scratch(m, k, n, ta, tb)
                 }
-                _ => None,
+                _ => 0,
             })
-            .max()
-            .unwrap_or(0);
-        self.sets.push(BufferSet { batch, data, dims, matrix, scratch: Cell::new(vec![T::zero(); scratch]) });
+            .collect();
+        let layout = memory::layout(&self.graph, self.fused.as_deref(), self.reads.as_deref(), &len, &work);
+        let data = layout.capacity.iter().map(|&c| vec![T::zero(); c]).collect();
+        let place: Vec<Place> =
+            layout.slot.iter().zip(&len).map(|(s, &len)| Place { slot: s.unwrap_or(NO_BUFFER), len }).collect();
+        let resolved = self
+            .graph
+            .insts
+            .iter()
+            .zip(layout.work)
+            .zip(&work)
+            .map(|((inst, slot), &len)| {
+                let mut args = [(Source::Buffer(Place { slot: NO_BUFFER, len: 0 }), (0, 0)); 3];
+                for (a, id) in args.iter_mut().zip(&inst.args) {
+                    let source = self.param_index[id.0].map_or(Source::Buffer(place[id.0]), Source::Param);
+                    *a = (source, matrix[id.0]);
+                }
+                Resolved { out: place[inst.out.0], args, work: slot.map(|slot| Place { slot, len }) }
+            })
+            .collect();
+        self.sets.push(BufferSet { batch, data, place, resolved, dims, matrix });
         self.active = self.sets.len() - 1;
     }
 
     /// The buffer of a batch input (`x`, `y` or a dropout mask), to be filled before `run`.
     pub fn input_mut(&mut self, id: ValueId) -> ArrayViewMut2<'_, T> {
         let set = &mut self.sets[self.active];
-        as_matrix(set.matrix[id.0], &mut set.data[id.0])
+        as_matrix(set.matrix[id.0], set.get_mut(id))
     }
 
     /// Frees every buffer (the next `prepare` allocates again), and hands the freed
@@ -147,23 +254,24 @@ impl<T: Scalar> Executor<T> {
     }
 
     /// A value's current contents, row-major (parameters come from `params`).
+    #[inline]
     pub fn slice<'a>(&'a self, id: ValueId, params: &'a [ArrayD<T>]) -> &'a [T] {
         match self.param_index[id.0] {
             Some(i) => params[i].as_slice().expect("parameters are stored row-major"),
-            None => &self.sets[self.active].data[id.0],
+            None => self.sets[self.active].get(id),
         }
     }
 
     /// The buffer of a value the graph computes (empty for a parameter).
     pub fn buffer(&self, id: ValueId) -> &[T] {
-        &self.sets[self.active].data[id.0]
+        self.sets[self.active].get(id)
     }
 
     /// The buffer of a value that is not a parameter, row-major, to fill or change in
     /// place: a batch input (`x`, `y`, a dropout mask) before `run`, or a gradient
     /// (clipping scales gradients where they are).
     pub fn buffer_mut(&mut self, id: ValueId) -> &mut [T] {
-        &mut self.sets[self.active].data[id.0]
+        self.sets[self.active].get_mut(id)
     }
 
     /// A value's current contents, in its own dimensions.
@@ -205,32 +313,32 @@ impl<T: Scalar> Executor<T> {
     /// Runs instruction `i` alone.
     fn run_one(&mut self, params: &[ArrayD<T>], i: usize) {
         let inst = &self.graph.insts[i];
-        let out_id = inst.out.0;
-        // The output leaves its slot while the instruction writes it (a vector moves
-        // without allocating), so the inputs can be borrowed beside it.
-        let mut out = std::mem::take(&mut self.sets[self.active].data[out_id]);
+        // The output leaves the set while the instruction writes it, so the inputs can
+        // be borrowed beside it (it never shares their buffers).
+        let set = &mut self.sets[self.active];
+        let (out, work) = (set.resolved[i].out, set.resolved[i].work);
+        let mut buffer = set.take(out);
+        let mut scratch = work.map(|w| set.take(w)).unwrap_or_default();
         {
-            let arg = |k: usize| self.slice(inst.args[k], params);
-            let cols = |k: usize| self.sets[self.active].matrix[inst.args[k].0].1;
-            let operand = |k: usize, transposed: bool| kernels::Operand {
-                values: self.slice(inst.args[k], params),
-                shape: self.sets[self.active].matrix[inst.args[k].0],
-                transposed,
+            let set = &self.sets[self.active];
+            let args = &set.resolved[i].args;
+            let arg = |k: usize| match args[k].0 {
+                Source::Param(p) => params[p].as_slice().expect("parameters are stored row-major"),
+                Source::Buffer(b) => set.at(b),
             };
-            let o = &mut out;
+            let cols = |k: usize| args[k].1.1;
+            let operand =
+                |k: usize, transposed: bool| kernels::Operand { values: arg(k), shape: args[k].1, transposed };
+            let scalar = |k: usize| arg(k).first().copied().unwrap_or_else(T::nan);
+            let o = &mut buffer[..out.len];
             match &inst.op {
                 Op::MatMul { transpose_a, transpose_b } => {
-                    let cell = &self.sets[self.active].scratch;
-                    let mut scratch = cell.take();
-                    kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, &mut scratch);
-                    cell.set(scratch);
+                    kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, &mut scratch)
                 }
                 Op::Add => kernels::add(arg(0), arg(1), o),
                 Op::Mul => kernels::mul(arg(0), arg(1), o),
                 Op::Penalty { l1, l2 } => o.fill(kernels::penalty(*l1, *l2, arg(0))),
-                Op::PenaltyGrad { l1, l2 } => {
-                    kernels::penalty_grad(*l1, *l2, arg(0), self.scalar(inst.args[1], params), o)
-                }
+                Op::PenaltyGrad { l1, l2 } => kernels::penalty_grad(*l1, *l2, arg(0), scalar(1), o),
                 Op::Broadcast => kernels::broadcast(arg(0), o),
                 Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
                 Op::Activate(f) => kernels::activate(*f, arg(0), o),
@@ -238,18 +346,16 @@ impl<T: Scalar> Executor<T> {
                 Op::Softmax => kernels::softmax(arg(0), cols(0), o),
                 Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
                 Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
-                Op::LossGrad(l) => {
-                    let dl = self.scalar(inst.args[2], params);
-                    kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), dl, o)
-                }
-                Op::LogitsLossGrad(l) => {
-                    let dl = self.scalar(inst.args[2], params);
-                    kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), dl, o)
-                }
+                Op::LossGrad(l) => kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
+                Op::LogitsLossGrad(l) => kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
                 Op::Constant(c) => o.fill(T::of_f64(*c)),
             }
         }
-        self.sets[self.active].data[out_id] = out;
+        let set = &mut self.sets[self.active];
+        set.put(out, buffer);
+        if let Some(w) = work {
+            set.put(w, scratch);
+        }
     }
 
     /// Runs a fused pass.
@@ -259,35 +365,70 @@ impl<T: Scalar> Executor<T> {
             fusion::Fused::BiasActivation { at, activation } => {
                 let (bias, add) = (insts[at].args[0], &insts[at + 1]);
                 let m = *add.args.iter().find(|a| **a != insts[at].out).expect("the plan checked the add");
-                let pre_id = add.out.0;
-                let out_id = activation.map(|_| insts[at + 2].out.0);
-                let mut pre = std::mem::take(&mut self.sets[self.active].data[pre_id]);
-                let mut out = out_id.map(|o| std::mem::take(&mut self.sets[self.active].data[o])).unwrap_or_default();
-                kernels::bias_activate(self.slice(m, params), self.slice(bias, params), activation, &mut pre, &mut out);
-                self.sets[self.active].data[pre_id] = pre;
-                if let Some(o) = out_id {
-                    self.sets[self.active].data[o] = out;
+                let set = &mut self.sets[self.active];
+                let pre_at = set.place[add.out.0];
+                let out_at = activation.map(|_| set.place[insts[at + 2].out.0]);
+                let mut pre = set.take(pre_at);
+                let mut out = out_at.map(|o| set.take(o)).unwrap_or_default();
+                let (pre_values, out_values) = (&mut pre[..pre_at.len], &mut out[..out_at.map_or(0, |o| o.len)]);
+                kernels::bias_activate(
+                    self.slice(m, params),
+                    self.slice(bias, params),
+                    activation,
+                    pre_values,
+                    out_values,
+                );
+                let set = &mut self.sets[self.active];
+                set.put(pre_at, pre);
+                if let Some(o) = out_at {
+                    set.put(o, out);
                 }
             }
             fusion::Fused::ActivationGradSum { at, activation } => {
                 let (grad, sum) = (&insts[at], &insts[at + 1]);
-                let (g_id, s_id) = (grad.out.0, sum.out.0);
-                let mut g = std::mem::take(&mut self.sets[self.active].data[g_id]);
-                let mut sums = std::mem::take(&mut self.sets[self.active].data[s_id]);
+                let set = &mut self.sets[self.active];
+                let (g_at, sums_at) = (set.place[grad.out.0], set.place[sum.out.0]);
+                let (mut g, mut sums) = (set.take(g_at), set.take(sums_at));
                 let arg = |k: usize| self.slice(grad.args[k], params);
-                kernels::activate_grad_sum_rows(activation, arg(0), arg(1), arg(2), &mut g, &mut sums);
-                self.sets[self.active].data[g_id] = g;
-                self.sets[self.active].data[s_id] = sums;
+                let (g_values, sum_values) = (&mut g[..g_at.len], &mut sums[..sums_at.len]);
+                kernels::activate_grad_sum_rows(activation, arg(0), arg(1), arg(2), g_values, sum_values);
+                let set = &mut self.sets[self.active];
+                set.put(g_at, g);
+                set.put(sums_at, sums);
             }
         }
     }
 
-    /// The first value in `range` of instructions whose output holds a NaN or infinity.
+    /// The first value in `range` of instructions (which ran last) whose output holds a
+    /// NaN or infinity, among those still held: when buffers are shared, a value whose
+    /// buffer a later instruction of `range` wrote is gone and not looked at.
     pub fn first_non_finite(&self, params: &[ArrayD<T>], range: Range<usize>) -> Option<ValueId> {
-        self.graph.insts[range]
-            .iter()
-            .map(|inst| inst.out)
+        let place = &self.sets[self.active].place;
+        let held = |i: usize| {
+            let s = place[self.graph.insts[i].out.0].slot;
+            s != NO_BUFFER && self.graph.insts[i + 1..range.end].iter().all(|later| place[later.out.0].slot != s)
+        };
+        range
+            .clone()
+            .filter(|&i| held(i))
+            .map(|i| self.graph.insts[i].out)
             .find(|v| self.slice(*v, params).iter().any(|x| !x.is_finite()))
+    }
+
+    /// An executor of the same graph, without fused passes or shared buffers, that has run
+    /// instructions `0..upto` on this one's batch inputs: every value of the step as it
+    /// was, for a report when a value that shared its buffer is gone. `params` must be
+    /// the ones this executor's run read.
+    pub fn replay(&self, params: &[ArrayD<T>], upto: usize) -> Executor<T> {
+        let mut replay = Executor::new(&self.graph);
+        replay.prepare(self.sets[self.active].batch);
+        for (k, v) in self.graph.values.iter().enumerate() {
+            if let Def::Input(_) = v.def {
+                replay.buffer_mut(ValueId(k)).copy_from_slice(self.buffer(ValueId(k)));
+            }
+        }
+        replay.run(params, 0..upto);
+        replay
     }
 }
 

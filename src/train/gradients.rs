@@ -1,15 +1,9 @@
-//! The two ways a step gets its gradients: the autodiff graph (backprop) and the
-//! tutorial's forward differences.
+//! Forward differences, the tutorial's way for a step to get its gradients (backprop
+//! is the differentiated graph, which the training loop runs on the executor).
 
 use ndarray::ArrayD;
 
 use crate::runtime::{Executor, Scalar};
-
-/// Runs the whole differentiated graph: forward values, loss and gradients.
-pub fn backprop<T: Scalar>(exec: &mut Executor<T>, params: &[ArrayD<T>]) {
-    let n = exec.graph().insts.len();
-    exec.run(params, 0..n);
-}
 
 /// Forward differences, as the tutorial computes them: for each parameter element, add
 /// `step`, recompute the loss, and take (loss_after - loss_before) / step. Parameters are

@@ -23,7 +23,7 @@ use crate::runtime::{Executor, Scalar};
 use crate::syntax::ast::Span;
 use events::{Event, Level, MAX_REPORTED_PARAMS, RunInfo, Scores, Stage, TensorValues};
 use metrics::MetricTotals;
-use optimizer::{OptimizerState, update};
+use optimizer::{OptimizerState, StepUpdate, update};
 use snapshot::{End, Options, Snapshot, Start};
 
 /// Sets evaluated at once may hold at most this many elements in their widest value;
@@ -66,11 +66,49 @@ pub enum TrainError {
     Released,
 }
 
+/// Trained parameters by IR name, in graph order, in the run's float type: a float32
+/// model's parameters are handed over as they are, not copied to f64.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Params {
+    /// A float32 run's.
+    F32(Vec<(String, ArrayD<f32>)>),
+    /// A float64 run's.
+    F64(Vec<(String, ArrayD<f64>)>),
+}
+
+impl Params {
+    /// Each parameter's name and values, copied to f64.
+    pub fn to_f64(&self) -> Vec<(String, ArrayD<f64>)> {
+        match self {
+            Params::F32(p) => p.iter().map(|(n, a)| (n.clone(), a.mapv(f64::from))).collect(),
+            Params::F64(p) => p.clone(),
+        }
+    }
+}
+
+/// The float types a run can train in, and how their parameters are handed over.
+trait RunType: Scalar {
+    /// The parameters as `Params`.
+    fn params(named: Vec<(String, ArrayD<Self>)>) -> Params;
+}
+
+impl RunType for f32 {
+    fn params(named: Vec<(String, ArrayD<f32>)>) -> Params {
+        Params::F32(named)
+    }
+}
+
+impl RunType for f64 {
+    fn params(named: Vec<(String, ArrayD<f64>)>) -> Params {
+        Params::F64(named)
+    }
+}
+
 /// What a finished run learned.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     /// Each parameter's name and trained value.
-    pub params: Vec<(String, ArrayD<f64>)>,
+    pub params: Params,
     /// The trained parameters on the training set.
     pub train: Scores,
     /// The trained parameters on the validation set.
@@ -200,6 +238,20 @@ fn gradient_of<'a, T: Scalar>(
     }
 }
 
+/// How a divergence report finds the value to name.
+#[derive(Clone, Copy)]
+enum Scan {
+    /// The first non-finite value of instructions `0..upto`, which ran on parameters not
+    /// yet updated: replayed unshared when the executor shares buffers, so that every
+    /// value is seen.
+    Step(usize),
+    /// The first non-finite value of instructions `0..upto` that the executor still holds
+    /// (parameters were updated, so the step cannot be replayed).
+    Held(usize),
+    /// The first parameter whose gradient is not finite (finite differences).
+    Gradients,
+}
+
 /// Refuses a snapshot of another run, or one whose counters contradict each other.
 fn check_snapshot(s: &Snapshot, info: &RunInfo, n: usize) -> Result<(), TrainError> {
     if s.fingerprint != info.fingerprint {
@@ -229,6 +281,9 @@ struct Trainer<'p, T> {
     grads: Vec<ArrayD<T>>,
     /// For each parameter, the graph value holding its gradient (backprop only).
     grad_ids: Vec<Option<ValueId>>,
+    /// When updates are streamed (`streamed_backward`): each trainable parameter with the
+    /// last instruction after which it is updated, in instruction order; else empty.
+    updates: Vec<(usize, usize)>,
     state: OptimizerState<T>,
     /// Indices of the parameters the optimiser updates.
     trainable: Vec<usize>,
@@ -242,7 +297,7 @@ struct Trainer<'p, T> {
     info: RunInfo,
 }
 
-impl<'p, T: Scalar> Trainer<'p, T> {
+impl<'p, T: RunType> Trainer<'p, T> {
     fn new(program: &Program, data: &'p Splits, level: Level, options: &Options) -> Result<Self, TrainError> {
         let cfg = &program.train;
         let mut graph = match cfg.gradient {
@@ -305,8 +360,26 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         }
         // The parameters hold the initial values now: the run's own graph lets them go.
         graph.release_initial_values();
-        let (trainable, frozen) = (0..params.len()).partition(|i| graph.is_trainable(graph.params[*i]));
+        let (trainable, frozen): (Vec<usize>, Vec<usize>) =
+            (0..params.len()).partition(|i| graph.is_trainable(graph.params[*i]));
         let masks = graph.masks();
+        let forward_len = program.graph.insts.len();
+        // A full trace records every value and gradient: its executor keeps them all,
+        // unfused. Otherwise buffers are shared, and without clipping (which needs every
+        // gradient at once) each parameter is updated as soon as it can be.
+        let (exec, updates) = if level == Level::Full {
+            (Executor::new(&graph), Vec::new())
+        } else {
+            let exec = Executor::new(&graph).fused();
+            let streamed = cfg.gradient == GradientMode::Backprop && cfg.clip_norm.is_none();
+            let updates = if streamed { update_points(&exec, &grad_ids, &trainable) } else { Vec::new() };
+            let (last, after_forward) = (graph.insts.len().saturating_sub(1), forward_len.saturating_sub(1));
+            let read_at = |i: usize| updates.iter().find(|u| u.1 == i).map_or(last, |u| u.0);
+            let grads_read = grad_ids.iter().enumerate().filter_map(|(i, g)| g.map(|g| (g, read_at(i))));
+            let reads = [graph.loss, graph.prediction, graph.y()].map(|v| (v, after_forward));
+            let reads = reads.into_iter().chain(grads_read).collect();
+            (exec.sharing(reads), updates)
+        };
         let mut dropout = ChaCha8Rng::seed_from_u64(cfg.seed);
         dropout.set_stream(DROPOUT_STREAM);
         if let Start::Resume(s) = &options.start {
@@ -315,13 +388,13 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         Ok(Trainer {
             cfg: cfg.clone(),
             shuffle: program.data.as_ref().is_none_or(|d| d.shuffle),
-            forward_len: program.graph.insts.len(),
+            forward_len,
             level,
-            // A full trace records every forward value, including those fused passes skip.
-            exec: if level == Level::Full { Executor::new(&graph) } else { Executor::new(&graph).fused() },
+            exec,
             params,
             grads,
             grad_ids,
+            updates,
             state,
             trainable,
             frozen,
@@ -468,12 +541,11 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         Outcome { params: self.take_named_params(), train: nan, validation: None, end }
     }
 
-    /// The parameters by name, in f64, for the `Outcome` that ends the run: each of the
-    /// run's own copies is freed as soon as its f64 copy is made.
-    fn take_named_params(&mut self) -> Vec<(String, ArrayD<f64>)> {
+    /// The parameters by name, for the `Outcome` that ends the run (moved, not copied).
+    fn take_named_params(&mut self) -> Params {
         let params = std::mem::take(&mut self.params);
         let names = self.graph().params.iter().map(|&id| self.graph().value(id).name.clone());
-        names.zip(params).map(|(name, p)| (name, p.mapv(|v| v.as_f64()))).collect()
+        T::params(names.zip(params).collect())
     }
 
     /// One optimisation step on the examples `rows`; returns the batch loss.
@@ -487,18 +559,21 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         sink: &mut dyn FnMut(&Event),
     ) -> Result<f64, TrainError> {
         self.load(rows, false, true);
-        let forward_len = self.forward_len;
+        let (forward_len, all) = (self.forward_len, self.graph().insts.len());
         let (loss_id, pred) = (self.graph().loss, self.graph().prediction);
-        match self.cfg.gradient {
-            GradientMode::Backprop => gradients::backprop(&mut self.exec, &self.params),
-            GradientMode::FiniteDifference { .. } => self.exec.run(&self.params, 0..forward_len),
-        }
+        self.exec.run(&self.params, 0..forward_len);
         let loss = self.exec.scalar(loss_id, &self.params).as_f64();
         if !loss.is_finite() {
-            return Err(self.diverged(epoch, step, true, sink));
+            return Err(self.diverged(epoch, step, Scan::Step(forward_len), sink));
         }
         if !self.cfg.metrics.is_empty() {
             totals.add(self.exec.matrix(pred, &self.params), self.exec.matrix(self.graph().y(), &self.params));
+        }
+        if !self.updates.is_empty() {
+            return self.streamed_backward(epoch, step, lr, sink).map(|()| loss);
+        }
+        if self.cfg.gradient == GradientMode::Backprop {
+            self.exec.run(&self.params, forward_len..all);
         }
         if self.level == Level::Full {
             let inputs = (0..self.graph().values.len())
@@ -514,12 +589,15 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         }
         // A non-finite gradient makes its parameter non-finite, which the check after the
         // update finds; only a full trace must stop before recording the gradients.
+        let scan = if self.cfg.gradient == GradientMode::Backprop { Scan::Step(all) } else { Scan::Gradients };
         if self.level == Level::Full && !self.grads_finite() {
-            let backprop = self.cfg.gradient == GradientMode::Backprop;
-            return Err(self.diverged(epoch, step, backprop, sink));
+            return Err(self.diverged(epoch, step, scan, sink));
         }
-        if let Some(limit) = self.cfg.clip_norm {
-            self.clip(limit);
+        if let Some(limit) = self.cfg.clip_norm
+            && !self.clip(limit)
+            && !self.grads_finite()
+        {
+            return Err(self.diverged(epoch, step, scan, sink));
         }
         if self.level == Level::Full {
             for k in 0..self.trainable.len() {
@@ -535,8 +613,8 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         let finite = updated && self.frozen.iter().all(|&i| all_finite(flat(&self.params[i])));
         if !finite && let Some(i) = self.params.iter().position(|p| !all_finite(flat(p))) {
             if !self.grads_finite() {
-                let backprop = self.cfg.gradient == GradientMode::Backprop;
-                return Err(self.diverged(epoch, step, backprop, sink));
+                let scan = if let Scan::Step(all) = scan { Scan::Held(all) } else { scan };
+                return Err(self.diverged(epoch, step, scan, sink));
             }
             let id = self.graph().params[i];
             return Err(self.report_divergence(epoch, step, id, sink));
@@ -551,6 +629,39 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         Ok(loss)
     }
 
+    /// The backward pass in ranges, each parameter updated as soon as its gradient is final
+    /// and no instruction reads the parameter any more (`updates`), so that its gradient's
+    /// buffer can hold later values: the same updates as after the whole pass, made in
+    /// another order. Stops at the first update that is not finite.
+    fn streamed_backward(
+        &mut self,
+        epoch: u64,
+        step: u64,
+        lr: f64,
+        sink: &mut dyn FnMut(&Event),
+    ) -> Result<(), TrainError> {
+        let update = StepUpdate::begin(&self.cfg.optimizer, lr, &mut self.state);
+        let mut from = self.forward_len;
+        for k in 0..self.updates.len() {
+            let (last, i) = self.updates[k];
+            self.exec.run(&self.params, from..last + 1);
+            from = from.max(last + 1);
+            let grad = gradient_of(&self.exec, &self.grads, &self.grad_ids, i);
+            if !update.apply(&mut self.state, i, &mut self.params[i], grad) {
+                return Err(if all_finite(grad) {
+                    self.report_divergence(epoch, step, self.graph().params[i], sink)
+                } else {
+                    self.diverged(epoch, step, Scan::Held(from), sink)
+                });
+            }
+        }
+        self.exec.run(&self.params, from..self.graph().insts.len());
+        if let Some(&i) = self.frozen.iter().find(|&&i| !all_finite(flat(&self.params[i]))) {
+            return Err(self.report_divergence(epoch, step, self.graph().params[i], sink));
+        }
+        Ok(())
+    }
+
     /// Parameter i's gradient of this step.
     fn grad(&self, i: usize) -> &[T] {
         gradient_of(&self.exec, &self.grads, &self.grad_ids, i)
@@ -562,7 +673,8 @@ impl<'p, T: Scalar> Trainer<'p, T> {
     }
 
     /// Scales the trainable gradients down so that their global L2 norm is at most `limit`.
-    fn clip(&mut self, limit: f64) {
+    /// Returns whether the norm is finite.
+    fn clip(&mut self, limit: f64) -> bool {
         let norm = self
             .trainable
             .iter()
@@ -581,6 +693,7 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 g.iter_mut().for_each(|g| *g = *g * scale);
             }
         }
+        norm.is_finite()
     }
 
     /// Copies the examples `rows` (of the validation set when `validation`) into the
@@ -653,12 +766,17 @@ impl<'p, T: Scalar> Trainer<'p, T> {
         Event::Tensor { epoch, step, stage, tensor }
     }
 
-    /// Finds the first non-finite value of the step and reports it: the first in the
-    /// executor's values when `scan` (they belong to this step), else the first parameter
-    /// whose finite-difference gradient is not finite.
-    fn diverged(&self, epoch: u64, step: u64, scan: bool, sink: &mut dyn FnMut(&Event)) -> TrainError {
-        let all = 0..self.graph().insts.len();
-        let first = scan.then(|| self.exec.first_non_finite(&self.params, all)).flatten().or_else(|| {
+    /// Finds the first non-finite value of the step as `scan` says and reports it (the
+    /// loss when none is found).
+    fn diverged(&self, epoch: u64, step: u64, scan: Scan, sink: &mut dyn FnMut(&Event)) -> TrainError {
+        let first = match scan {
+            Scan::Step(upto) if self.exec.is_sharing() => {
+                self.exec.replay(&self.params, upto).first_non_finite(&self.params, 0..upto)
+            }
+            Scan::Step(upto) | Scan::Held(upto) => self.exec.first_non_finite(&self.params, 0..upto),
+            Scan::Gradients => None,
+        }
+        .or_else(|| {
             let i = (0..self.params.len()).position(|i| !all_finite(self.grad(i)))?;
             Some(self.graph().params[i])
         });
@@ -682,13 +800,43 @@ impl<'p, T: Scalar> Trainer<'p, T> {
                 sink(&Event::Param(self.values_of(i, flat(&self.params[i]))));
             }
         }
-        // The parameters are copied out in f64: first free what training needed (the
-        // executor last: releasing it hands freed memory back).
+        // Free what training needed before the parameters are handed over (the executor
+        // last: releasing it hands freed memory back).
         self.state.first.clear();
         self.state.second.clear();
         self.exec.release();
         Ok(Outcome { params: self.take_named_params(), train, validation, end: End::Finished })
     }
+}
+
+/// For streamed updates: each trainable parameter with the last instruction after which
+/// it can be updated (its gradient written, every instruction that reads it run, the pass
+/// finished), in instruction order.
+fn update_points<T: Scalar>(
+    exec: &Executor<T>,
+    grad_ids: &[Option<ValueId>],
+    trainable: &[usize],
+) -> Vec<(usize, usize)> {
+    let graph = exec.graph();
+    let last = graph.insts.len().saturating_sub(1);
+    let mut last_read = vec![0; graph.values.len()];
+    for (j, inst) in graph.insts.iter().enumerate() {
+        for a in &inst.args {
+            last_read[a.0] = j;
+        }
+    }
+    let mut points: Vec<(usize, usize)> = trainable
+        .iter()
+        .map(|&i| {
+            let written = match grad_ids.get(i).copied().flatten().map(|g| &graph.value(g).def) {
+                Some(&Def::Inst(k)) => k,
+                _ => last,
+            };
+            (exec.pass_end(written.max(last_read[graph.params[i].0])), i)
+        })
+        .collect();
+    points.sort_unstable();
+    points
 }
 
 /// The figure early stopping watches, when this epoch has it.

@@ -217,11 +217,41 @@ impl<T: Scalar> Rule<T> {
     }
 }
 
-/// Applies one update to the parameters at `indices`, with learning rate `lr` (the
-/// optimiser's own, after any schedule), reading parameter i's gradient from `grad(i)`
-/// (where the backward pass left it: nothing is copied). Advances the step count once.
-/// Each update is made in place, element by element; large parameters on every thread.
-/// Returns whether every updated value is finite.
+/// One step's update, its constants fixed when the step begins (`StepUpdate::begin`),
+/// applied to one parameter at a time: a run can update each parameter as soon as its
+/// gradient is final, in any order, with the same result.
+#[derive(Clone, Copy)]
+pub struct StepUpdate<T>(Rule<T>);
+
+impl<T: Scalar> StepUpdate<T> {
+    /// Begins a step of `opt` with learning rate `lr` (the optimiser's own, after any
+    /// schedule): advances the step count once.
+    pub fn begin(opt: &Optimizer, lr: f64, state: &mut OptimizerState<T>) -> Self {
+        state.step += 1;
+        StepUpdate(Rule::new(opt, lr, state.step as i32))
+    }
+
+    /// Updates parameter `i` (`param`, its values in `params[i]`'s place) with `grad`
+    /// (read where the backward pass left it: nothing is copied), in place, element by
+    /// element; a large parameter on every thread. Returns whether every new value is
+    /// finite.
+    pub fn apply(self, state: &mut OptimizerState<T>, i: usize, param: &mut ArrayD<T>, grad: &[T]) -> bool {
+        let rule = self.0;
+        let p = flat(param);
+        // Plain SGD has no state: its buffers are empty and never touched.
+        let (first, second) = rule.buffers();
+        let s1: &mut [T] = if first { flat(&mut state.first[i]) } else { &mut [] };
+        let s2: &mut [T] = if second { flat(&mut state.second[i]) } else { &mut [] };
+        if p.len() >= PARALLEL_MIN && threads() > 1 {
+            rule.apply_split(p, grad, s1, s2)
+        } else {
+            rule.apply_checked(p, grad, s1, s2)
+        }
+    }
+}
+
+/// One whole step: `StepUpdate` begun and applied to the parameters at `indices`, reading
+/// parameter i's gradient from `grad(i)`. Returns whether every updated value is finite.
 pub fn update<'g, T: Scalar>(
     opt: &Optimizer,
     lr: f64,
@@ -230,20 +260,10 @@ pub fn update<'g, T: Scalar>(
     grad: impl Fn(usize) -> &'g [T],
     indices: &[usize],
 ) -> bool {
-    state.step += 1;
+    let step = StepUpdate::begin(opt, lr, state);
     let mut finite = true;
-    let rule = Rule::<T>::new(opt, lr, state.step as i32);
     for &i in indices {
-        let p = flat(&mut params[i]);
-        // Plain SGD has no state: its buffers are empty and never touched.
-        let (first, second) = rule.buffers();
-        let s1: &mut [T] = if first { flat(&mut state.first[i]) } else { &mut [] };
-        let s2: &mut [T] = if second { flat(&mut state.second[i]) } else { &mut [] };
-        finite &= if p.len() >= PARALLEL_MIN && threads() > 1 {
-            rule.apply_split(p, grad(i), s1, s2)
-        } else {
-            rule.apply_checked(p, grad(i), s1, s2)
-        };
+        finite &= step.apply(state, i, &mut params[i], grad(i));
     }
     finite
 }

@@ -1,0 +1,123 @@
+//! Buffer sharing: which values may hold the same buffer because their lives do not
+//! overlap.
+//!
+//! Time is counted in passes (an instruction, or a fused pass of several). A value lives
+//! from the pass that writes it to the last pass that reads it, or to the last instruction
+//! after which the executor's caller reads it between runs. Batch inputs, which the caller
+//! fills once and may run the graph on several times (finite differences), keep their own
+//! buffers. When a pass starts, the buffers of
+//! values that died in earlier passes are free, and each value the pass writes takes the
+//! free buffer that fits it best. A pass's outputs are alive while it reads its inputs, so
+//! no instruction ever writes a buffer it reads. Without sharing, every value lives to the
+//! end and holds its own buffer. Working space an instruction needs while it runs (a
+//! matrix product's scratch) is planned the same way, living for that one pass.
+
+use super::fusion::{self, Fused};
+use crate::ir::{Def, Graph, ValueId};
+
+/// Which buffer holds each value, for one batch size.
+pub struct Layout {
+    /// Each value's buffer: `None` for parameters (they live outside the executor) and,
+    /// when buffers are shared, for the intermediates a fused pass never writes.
+    pub slot: Vec<Option<usize>>,
+    /// Each instruction's working space: `None` when it needs none.
+    pub work: Vec<Option<usize>>,
+    /// Each buffer's length: the largest value it holds.
+    pub capacity: Vec<usize>,
+}
+
+/// For each instruction, the first and last instruction of the pass it runs in.
+pub fn passes(insts: usize, plan: Option<&[Option<Fused>]>) -> Vec<(usize, usize)> {
+    let mut pass: Vec<(usize, usize)> = (0..insts).map(|i| (i, i)).collect();
+    if let Some(plan) = plan {
+        for (at, f) in plan.iter().enumerate() {
+            if let Some(f) = f {
+                let end = at + f.instructions() - 1;
+                pass[at..=end].fill((at, end));
+            }
+        }
+    }
+    pass
+}
+
+/// Every value's life as (first pass, last instruction of the last pass that reads it).
+/// `reads` lists the values the caller reads between runs, each with the last instruction
+/// after which it does; `None` keeps every value alive to the end (no sharing).
+fn lives(
+    graph: &Graph,
+    plan: Option<&[Option<Fused>]>,
+    reads: Option<&[(ValueId, usize)]>,
+) -> Vec<Option<(usize, usize)>> {
+    let pass = passes(graph.insts.len(), plan);
+    let mut life: Vec<Option<(usize, usize)>> = graph
+        .values
+        .iter()
+        .map(|v| match v.def {
+            Def::Input(_) => Some((0, usize::MAX)),
+            Def::Inst(i) => Some(pass[i]),
+            Def::Param { .. } => None,
+        })
+        .collect();
+    let Some(reads) = reads else {
+        return life.into_iter().map(|l| l.map(|(first, _)| (first, usize::MAX))).collect();
+    };
+    let last = graph.insts.len().saturating_sub(1);
+    let uses = graph.insts.iter().enumerate().flat_map(|(i, inst)| inst.args.iter().map(move |a| (*a, i)));
+    for (v, i) in uses.chain(reads.iter().copied()) {
+        if let Some((_, end)) = &mut life[v.0] {
+            *end = (*end).max(pass[i.min(last)].1);
+        }
+    }
+    for v in plan.map(|p| fusion::skipped(graph, p)).into_iter().flatten() {
+        life[v.0] = None;
+    }
+    life
+}
+
+/// The buffers for values of `sizes` elements and for `work[i]` elements of working
+/// space while instruction i runs (see `lives` for `plan` and `reads`).
+pub fn layout(
+    graph: &Graph,
+    plan: Option<&[Option<Fused>]>,
+    reads: Option<&[(ValueId, usize)]>,
+    sizes: &[usize],
+    work: &[usize],
+) -> Layout {
+    let mut life = lives(graph, plan, reads);
+    let pass = passes(graph.insts.len(), plan);
+    life.extend(work.iter().zip(&pass).map(|(&w, &p)| (w > 0).then_some(p)));
+    let size = |k: usize| if k < sizes.len() { sizes[k] } else { work[k - sizes.len()] };
+    let mut order: Vec<(usize, usize, usize)> =
+        life.iter().enumerate().filter_map(|(k, l)| l.map(|(first, end)| (first, k, end))).collect();
+    order.sort_unstable();
+    let mut slot = vec![None; life.len()];
+    let mut capacity: Vec<usize> = Vec::new();
+    // Buffers in use, with the last instruction their value lives to, and free ones.
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    for (first, k, end) in order {
+        taken.retain(|&(last, s)| {
+            let dead = last < first;
+            if dead {
+                free.push(s);
+            }
+            !dead
+        });
+        let size = size(k);
+        // The smallest free buffer that holds the value; else the largest, grown.
+        let fits = free.iter().enumerate().filter(|(_, s)| capacity[**s] >= size).min_by_key(|(_, s)| capacity[**s]);
+        let pick = fits.or_else(|| free.iter().enumerate().max_by_key(|(_, s)| capacity[**s])).map(|(k, _)| k);
+        let s = match pick {
+            Some(k) => free.swap_remove(k),
+            None => {
+                capacity.push(0);
+                capacity.len() - 1
+            }
+        };
+        capacity[s] = capacity[s].max(size);
+        slot[k] = Some(s);
+        taken.push((end, s));
+    }
+    let work = slot.split_off(sizes.len());
+    Layout { slot, work, capacity }
+}
