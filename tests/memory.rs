@@ -94,8 +94,8 @@ fn a_divergence_names_the_same_value_whether_buffers_are_shared_or_not() {
     assert_eq!(diverged_value(forward, Level::Full), "a.matmul at epoch 1 step 1");
     assert_eq!(diverged_value(forward, Level::Epoch), "a.matmul at epoch 1 step 1");
     // A finite loss (the sigmoid saturates) whose first layer's weight gradient overflows
-    // (1e10 · 1e30): the output layer is updated first, then the divergence is found in
-    // the gradient it was streaming.
+    // (1e10 · 1e30): with streamed updates the output layer's parameters are already
+    // updated when the first layer's update finds its gradient non-finite.
     let backward = "model g {
         input 1
         dense 2 as a { activation = relu, weights = [[1e-10, 1e-10]], bias_values = [0, 0] }

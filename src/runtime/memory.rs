@@ -64,8 +64,8 @@ fn lives(
     let last = graph.insts.len().saturating_sub(1);
     let uses = graph.insts.iter().enumerate().flat_map(|(i, inst)| inst.args.iter().map(move |a| (*a, i)));
     for (v, i) in uses.chain(reads.iter().copied()) {
-        if let Some((_, end)) = &mut life[v.0] {
-            *end = (*end).max(pass[i.min(last)].1);
+        if let (Some((_, end)), Some(&(_, pass_end))) = (&mut life[v.0], pass.get(i.min(last))) {
+            *end = (*end).max(pass_end);
         }
     }
     for v in plan.map(|p| fusion::skipped(graph, p)).into_iter().flatten() {
@@ -120,4 +120,79 @@ pub fn layout(
     }
     let work = slot.split_off(sizes.len());
     Layout { slot, work, capacity }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autodiff::differentiate;
+    use crate::runtime::fusion;
+
+    /// A deep model's differentiated graph, with a penalty, dropout and a frozen layer.
+    fn graph() -> Graph {
+        let text = "model m {
+            input 8
+            dense 32 { activation = relu, l2 = 0.1 }
+            dropout 0.5
+            dense 32 { activation = tanh, trainable = false }
+            dense 16 { activation = sigmoid }
+            dense 4 { activation = softmax }
+            loss categorical_crossentropy
+        }";
+        let (program, _) = crate::compile(text, crate::Syntax::Nn).expect("compiles");
+        differentiate(&program.graph).expect("differentiates")
+    }
+
+    /// Every pair of values that must both be intact while some instruction runs (read
+    /// by it or later, or by the caller afterwards, and already written) holds distinct
+    /// buffers: checked instruction by instruction, without the plan's passes or lives.
+    #[test]
+    fn values_alive_together_never_share_a_buffer_and_sharing_saves_memory() {
+        let g = graph();
+        let plan = fusion::plan(&g);
+        let n = g.insts.len();
+        let reads: Vec<(ValueId, usize)> =
+            g.grads.iter().flatten().map(|&v| (v, n - 1)).chain([(g.loss, n / 2)]).collect();
+        let sizes: Vec<usize> = g.values.iter().map(|v| v.shape.resolve(16).iter().product()).collect();
+        let work = vec![0; n];
+        let shared = layout(&g, Some(&plan), Some(&reads), &sizes, &work);
+        let skipped: Vec<ValueId> = fusion::skipped(&g, &plan).collect();
+        let written = |v: ValueId| match g.value(v).def {
+            Def::Inst(k) => Some(k),
+            Def::Input(_) => Some(0),
+            Def::Param { .. } => None,
+        };
+        let last_read = |v: ValueId| {
+            let by_insts = g.insts.iter().enumerate().filter(|(_, inst)| inst.args.contains(&v)).map(|(k, _)| k);
+            let by_caller = reads.iter().filter(|(r, _)| *r == v).map(|(_, k)| *k);
+            let input = matches!(g.value(v).def, Def::Input(_)).then_some(n);
+            by_insts.chain(by_caller).chain(input).max()
+        };
+        for i in 0..n {
+            let alive: Vec<ValueId> = (0..g.values.len())
+                .map(ValueId)
+                .filter(|v| !skipped.contains(v))
+                .filter(|&v| {
+                    written(v).is_some_and(|w| w <= i)
+                        && (last_read(v).is_some_and(|r| r >= i) || written(v) == Some(i))
+                })
+                .collect();
+            for (a, &u) in alive.iter().enumerate() {
+                for &v in &alive[a + 1..] {
+                    assert_ne!(
+                        shared.slot[u.0],
+                        shared.slot[v.0],
+                        "{} and {} at instruction {i}",
+                        g.value(u).name,
+                        g.value(v).name
+                    );
+                }
+                let slot = shared.slot[u.0].expect("a value that is alive has a buffer");
+                assert!(shared.capacity[slot] >= sizes[u.0]);
+            }
+        }
+        let own = layout(&g, Some(&plan), None, &sizes, &work);
+        let total = |l: &Layout| l.capacity.iter().sum::<usize>();
+        assert!(2 * total(&shared) < total(&own), "{} against {}", total(&shared), total(&own));
+    }
 }
