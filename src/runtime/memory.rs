@@ -5,12 +5,12 @@
 //! from the pass that writes it to the last pass that reads it, or to the last instruction
 //! after which the executor's caller reads it between runs. Batch inputs, which the caller
 //! fills once and may run the graph on several times (finite differences), keep their own
-//! buffers. When a pass starts, the buffers of
-//! values that died in earlier passes are free, and each value the pass writes takes the
-//! free buffer that fits it best. A pass's outputs are alive while it reads its inputs, so
-//! no instruction ever writes a buffer it reads. Without sharing, every value lives to the
-//! end and holds its own buffer. Working space an instruction needs while it runs (a
-//! matrix product's scratch) is planned the same way, living for that one pass.
+//! buffers. When a pass starts, the buffers of values that died in earlier passes are
+//! free, and each value the pass writes takes the free buffer that fits it best. A pass's
+//! outputs are alive while it reads its inputs, so no instruction ever writes a buffer it
+//! reads. Without sharing, every value lives to the end and holds its own buffer. Working
+//! space an instruction needs while it runs (a matrix product's scratch) is planned the
+//! same way, living for that one pass.
 
 use super::fusion::{self, Fused};
 use crate::ir::{Def, Graph, ValueId};
@@ -106,9 +106,9 @@ pub fn layout(
         let size = size(k);
         // The smallest free buffer that holds the value; else the largest, grown.
         let fits = free.iter().enumerate().filter(|(_, s)| capacity[**s] >= size).min_by_key(|(_, s)| capacity[**s]);
-        let pick = fits.or_else(|| free.iter().enumerate().max_by_key(|(_, s)| capacity[**s])).map(|(k, _)| k);
+        let pick = fits.or_else(|| free.iter().enumerate().max_by_key(|(_, s)| capacity[**s])).map(|(at, _)| at);
         let s = match pick {
-            Some(k) => free.swap_remove(k),
+            Some(at) => free.swap_remove(at),
             None => {
                 capacity.push(0);
                 capacity.len() - 1
