@@ -81,16 +81,21 @@ pub fn stored(name: String, a: &ArrayD<f64>, dtype: DType) -> Stored {
 /// A weights file for a run's trained `params`, each stored in the run's dtype.
 pub fn weights_file(prov: &Provenance, params: &Params) -> Container {
     let mut c = prov.metadata("weights");
-    let tensor = |name: &String, dims: &[usize], values| Stored { name: name.clone(), dims: dims.to_vec(), values };
     c.tensors = match params {
-        Params::F32(p) => {
-            p.iter().map(|(n, a)| tensor(n, a.shape(), Values::F32(a.iter().copied().collect()))).collect()
-        }
-        Params::F64(p) => {
-            p.iter().map(|(n, a)| tensor(n, a.shape(), Values::F64(a.iter().copied().collect()))).collect()
-        }
+        Params::F32(p) => tensors(p, Values::F32),
+        Params::F64(p) => tensors(p, Values::F64),
     };
     c
+}
+
+/// Named parameters as stored tensors, their values wrapped by `values`.
+fn tensors<T: Copy>(params: &[(String, ArrayD<T>)], values: fn(Vec<T>) -> Values) -> Vec<Stored> {
+    let tensor = |(name, a): &(String, ArrayD<T>)| Stored {
+        name: name.clone(),
+        dims: a.shape().to_vec(),
+        values: values(a.iter().copied().collect()),
+    };
+    params.iter().map(tensor).collect()
 }
 
 /// The tensors named `prefix` + each parameter's IR name, in graph order, checked against

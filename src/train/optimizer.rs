@@ -231,10 +231,10 @@ impl<T: Scalar> StepUpdate<T> {
         StepUpdate(Rule::new(opt, lr, state.step as i32))
     }
 
-    /// Updates parameter `i` (`param`, its values in `params[i]`'s place) with `grad`
-    /// (read where the backward pass left it: nothing is copied), in place, element by
-    /// element; a large parameter on every thread. Returns whether every new value is
-    /// finite.
+    /// Updates parameter `i`, whose values are `param`, with `grad` (read where the
+    /// backward pass left it: nothing is copied) and its buffers in `state`, in place,
+    /// element by element; a large parameter on every thread. Returns whether every new
+    /// value is finite.
     pub fn apply(self, state: &mut OptimizerState<T>, i: usize, param: &mut ArrayD<T>, grad: &[T]) -> bool {
         let rule = self.0;
         let p = flat(param);
