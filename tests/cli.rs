@@ -372,7 +372,8 @@ fn timing_reports_the_loop_on_standard_error_and_leaves_the_trace_alone() {
 
 /// `nnc profile` times the step as a run makes it: every instruction of the
 /// differentiated graph in exactly one row (a fused pass is one row, its ops joined by
-/// `+`), the update in one more, the matrix products with a GFLOP/s figure, and a summary.
+/// `+`), the updates in one more, the matrix products with a GFLOP/s figure, a summary,
+/// and the step's buffers, fewer shared than with one per value.
 #[test]
 fn profile_times_every_instruction_once_with_fused_passes_as_rows() {
     let out = nnc(&["profile", "specs/xor.nn", "--steps", "3"]);
@@ -393,4 +394,17 @@ fn profile_times_every_instruction_once_with_fused_passes_as_rows() {
         nnc::autodiff::differentiate(&common::compile_file(&common::root().join("specs/xor.nn")).graph).unwrap();
     assert_eq!(instructions, graph.insts.len(), "{text}");
     assert!(text.contains("\nper step: forward ") && text.contains("matrix products: "), "{text}");
+    let buffers = text.lines().find(|l| l.starts_with("buffers: ")).expect("a buffers line");
+    let bytes = |amount: &str, unit: &str| {
+        let scale = match unit {
+            "bytes" => 1.0,
+            "kB" => 1e3,
+            _ => 1e6,
+        };
+        amount.trim_start_matches('(').parse::<f64>().unwrap() * scale
+    };
+    let words: Vec<&str> = buffers.split_whitespace().collect();
+    let own_at = words.iter().position(|w| w.starts_with('(')).unwrap();
+    let (shared, own) = (bytes(words[1], words[2]), bytes(words[own_at], words[own_at + 1]));
+    assert!(buffers.contains(" at batch 4, ") && shared > 0.0 && shared < own, "{buffers}");
 }

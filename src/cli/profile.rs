@@ -1,8 +1,9 @@
 //! `nnc profile`: where a training step's time goes, op by op (like `caffe time`). Runs a
 //! few steps of the differentiated graph on the first minibatch as a run does (fused
-//! passes included, each timed as one row), timing every instruction or pass and the
-//! optimiser's update, and prints them sorted by cost, with the achieved GFLOP/s of each
-//! matrix product.
+//! passes, each timed as one row; shared buffers; each parameter updated as soon as its
+//! gradient is final), timing every instruction or pass and the optimiser's updates, and
+//! prints them sorted by cost, with the achieved GFLOP/s of each matrix product and the
+//! memory the step's buffers take.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,7 +16,8 @@ use nnc::runtime::fusion::plan;
 use nnc::runtime::threads::threads;
 use nnc::runtime::{Executor, Scalar};
 use nnc::train::init::initial_params;
-use nnc::train::optimizer::{OptimizerState, update};
+use nnc::train::optimizer::{OptimizerState, StepUpdate};
+use nnc::train::step_executor;
 use nnc::{Program, data::Splits};
 
 use crate::cli::{exit, load_all};
@@ -56,8 +58,16 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     let n = data.train.len();
     let batch = program.train.batch_size.unwrap_or(n).min(n).max(1);
     let rows: Vec<usize> = (0..batch).collect();
-    // Fused, as a run below a full trace executes the step: a fused pass is one row.
-    let mut exec = Executor::<T>::new(&graph).fused();
+    let mut params = initial_params::<T>(&program.graph, program.train.seed);
+    let mut state = OptimizerState::new(&program.train.optimizer, &params);
+    let trainable: Vec<usize> = (0..params.len()).filter(|&i| graph.is_trainable(graph.params[i])).collect();
+    let forward_len = program.graph.insts.len();
+    // As a run below a full trace executes the step: a fused pass is one row, and each
+    // parameter is updated where the run updates it (after the whole pass when clipping).
+    let streamed = program.train.clip_norm.is_none();
+    let (mut exec, updates) = step_executor::<T>(&graph, forward_len, &graph.grads, &trainable, streamed);
+    let last = graph.insts.len() - 1;
+    let updates = if streamed { updates } else { trainable.iter().map(|&i| (last, i)).collect() };
     let fused = plan(&graph);
     let mut spans = Vec::new();
     let mut i = 0;
@@ -66,10 +76,6 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
         spans.push(i..i + len);
         i += len;
     }
-    let mut params = initial_params::<T>(&program.graph, program.train.seed);
-    let mut state = OptimizerState::new(&program.train.optimizer, &params);
-    let trainable: Vec<usize> = (0..params.len()).filter(|&i| graph.is_trainable(graph.params[i])).collect();
-    let forward_len = program.graph.insts.len();
     let mut times = vec![Duration::ZERO; spans.len()];
     let mut update_time = Duration::ZERO;
     // One untimed step first: buffers are allocated and caches warm.
@@ -80,20 +86,31 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
         for (mask, _) in graph.masks() {
             exec.buffer_mut(mask).fill(T::one());
         }
+        let opt = &program.train.optimizer;
+        let update = StepUpdate::begin(opt, opt.lr(), &mut state);
+        let mut due = updates.iter().peekable();
         for (span, t) in spans.iter().zip(times.iter_mut()) {
             let start = Instant::now();
             exec.run(&params, span.clone());
             if step > 0 {
                 *t += start.elapsed();
             }
-        }
-        let start = Instant::now();
-        let grad = |i: usize| graph.grads.get(i).copied().flatten().map_or(&[][..], |id| exec.buffer(id));
-        update(&program.train.optimizer, program.train.optimizer.lr(), &mut state, &mut params, grad, &trainable);
-        if step > 0 {
-            update_time += start.elapsed();
+            // The updates due after this pass, timed only when there are some.
+            if due.peek().is_some_and(|(at, _)| *at < span.end) {
+                let start = Instant::now();
+                while let Some(&(_, i)) = due.next_if(|(at, _)| *at < span.end) {
+                    let grad = graph.grads.get(i).copied().flatten().map_or(&[][..], |id| exec.buffer(id));
+                    update.apply(&mut state, i, &mut params[i], grad);
+                }
+                if step > 0 {
+                    update_time += start.elapsed();
+                }
+            }
         }
     }
+    let mut own = Executor::<T>::new(&graph).fused();
+    own.prepare(batch);
+    let memory = (exec.buffer_bytes(), own.buffer_bytes());
     let mut table: Vec<Row> = spans
         .iter()
         .zip(&times)
@@ -117,7 +134,7 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
         time: update_time,
         flops: 0.0,
     });
-    Ok(render(program, &table, steps, batch))
+    Ok(render(program, &table, steps, batch, memory))
 }
 
 /// 2·m·n·k for a matrix product, else 0.
@@ -132,7 +149,9 @@ fn flops(graph: &Graph, inst: &nnc::ir::Inst, batch: usize) -> f64 {
     2.0 * out.iter().product::<usize>() as f64 * k as f64
 }
 
-fn render(program: &Program, table: &[Row], steps: usize, batch: usize) -> String {
+/// The table, the totals, and the buffers' memory (shared as a run plans them, and with
+/// one buffer per value).
+fn render(program: &Program, table: &[Row], steps: usize, batch: usize, (shared, own): (usize, usize)) -> String {
     let per_step = |d: Duration| d.as_secs_f64() / steps as f64;
     let total: f64 = table.iter().map(|r| per_step(r.time)).sum();
     let mut sorted: Vec<&Row> = table.iter().collect();
@@ -179,7 +198,20 @@ fn render(program: &Program, table: &[Row], steps: usize, batch: usize) -> Strin
             matmul_flops / matmul_time / 1e9
         ));
     }
+    out.push_str(&format!(
+        "buffers: {} at batch {batch}, shared between values whose lives do not overlap ({} with one per value)\n",
+        bytes(shared),
+        bytes(own)
+    ));
     out
+}
+
+fn bytes(n: usize) -> String {
+    match n {
+        0..1_000 => format!("{n} bytes"),
+        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        _ => format!("{:.1} MB", n as f64 / 1e6),
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -224,6 +224,11 @@ impl<T: Scalar> Executor<T> {
         self.active = self.sets.len() - 1;
     }
 
+    /// The bytes of the buffers for the batch size in use (after `prepare`).
+    pub fn buffer_bytes(&self) -> usize {
+        self.sets.get(self.active).map_or(0, |set| set.data.iter().map(Vec::len).sum::<usize>() * size_of::<T>())
+    }
+
     /// The buffer of a batch input (`x`, `y` or a dropout mask), to be filled before `run`.
     pub fn input_mut(&mut self, id: ValueId) -> ArrayViewMut2<'_, T> {
         let set = &mut self.sets[self.active];

@@ -370,15 +370,8 @@ impl<'p, T: RunType> Trainer<'p, T> {
         let (exec, updates) = if level == Level::Full {
             (Executor::new(&graph), Vec::new())
         } else {
-            let exec = Executor::new(&graph).fused();
             let streamed = cfg.gradient == GradientMode::Backprop && cfg.clip_norm.is_none();
-            let updates = if streamed { update_points(&exec, &grad_ids, &trainable) } else { Vec::new() };
-            let (last, after_forward) = (graph.insts.len().saturating_sub(1), forward_len.saturating_sub(1));
-            let read_at = |i: usize| updates.iter().find(|u| u.1 == i).map_or(last, |u| u.0);
-            let grads_read = grad_ids.iter().enumerate().filter_map(|(i, g)| g.map(|g| (g, read_at(i))));
-            let reads = [graph.loss, graph.prediction, graph.y()].map(|v| (v, after_forward));
-            let reads = reads.into_iter().chain(grads_read).collect();
-            (exec.sharing(reads), updates)
+            step_executor(&graph, forward_len, &grad_ids, &trainable, streamed)
         };
         let mut dropout = ChaCha8Rng::seed_from_u64(cfg.seed);
         dropout.set_stream(DROPOUT_STREAM);
@@ -807,6 +800,28 @@ impl<'p, T: RunType> Trainer<'p, T> {
         self.exec.release();
         Ok(Outcome { params: self.take_named_params(), train, validation, end: End::Finished })
     }
+}
+
+/// The executor a run below a full trace steps with: fused passes, buffers shared between
+/// values whose lives do not overlap (the caller reads the loss, the prediction and the
+/// targets after the forward pass's `forward_len` instructions, and each gradient
+/// (`grad_ids`) when it updates its parameter); and, when `streamed`, each trainable
+/// parameter with the last instruction after which it is updated (`update_points`),
+/// else none: every gradient is read after the whole pass.
+pub fn step_executor<T: Scalar>(
+    graph: &Graph,
+    forward_len: usize,
+    grad_ids: &[Option<ValueId>],
+    trainable: &[usize],
+    streamed: bool,
+) -> (Executor<T>, Vec<(usize, usize)>) {
+    let exec = Executor::new(graph).fused();
+    let updates = if streamed { update_points(&exec, grad_ids, trainable) } else { Vec::new() };
+    let (last, after_forward) = (graph.insts.len().saturating_sub(1), forward_len.saturating_sub(1));
+    let read_at = |i: usize| updates.iter().find(|u| u.1 == i).map_or(last, |u| u.0);
+    let grads_read = grad_ids.iter().enumerate().filter_map(|(i, g)| g.map(|g| (g, read_at(i))));
+    let reads = [graph.loss, graph.prediction, graph.y()].map(|v| (v, after_forward));
+    (exec.sharing(reads.into_iter().chain(grads_read).collect()), updates)
 }
 
 /// For streamed updates: each trainable parameter with the last instruction after which
