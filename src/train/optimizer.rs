@@ -185,6 +185,10 @@ impl<T: Scalar> Rule<T> {
     /// `apply` a piece of `PARALLEL_PIECE` elements at a time, checking each piece's new
     /// values while they are still in cache; returns whether all are finite.
     fn apply_checked(self, mut p: &mut [T], mut g: &[T], mut s1: &mut [T], mut s2: &mut [T]) -> bool {
+        if p.len() <= PARALLEL_PIECE {
+            self.apply(p, g, s1, s2);
+            return all_finite(p);
+        }
         let mut finite = true;
         while !p.is_empty() {
             let k = p.len().min(PARALLEL_PIECE);
