@@ -64,10 +64,9 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     let forward_len = program.graph.insts.len();
     // As a run below a full trace executes the step: a fused pass is one row, and each
     // parameter is updated where the run updates it (after the whole pass when clipping).
-    let streamed = program.train.clip_norm.is_none();
-    let (mut exec, updates) = step_executor::<T>(&graph, forward_len, &graph.grads, &trainable, streamed);
+    let (mut exec, updates) = step_executor::<T>(&graph, &program.train, forward_len, &graph.grads, &trainable);
     let last = graph.insts.len() - 1;
-    let updates = if streamed { updates } else { trainable.iter().map(|&i| (last, i)).collect() };
+    let updates = if updates.is_empty() { trainable.iter().map(|&i| (last, i)).collect() } else { updates };
     let fused = plan(&graph);
     let mut spans = Vec::new();
     let mut i = 0;

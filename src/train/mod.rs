@@ -365,13 +365,11 @@ impl<'p, T: RunType> Trainer<'p, T> {
         let masks = graph.masks();
         let forward_len = program.graph.insts.len();
         // A full trace records every value and gradient: its executor keeps them all,
-        // unfused. Otherwise buffers are shared, and without clipping (which needs every
-        // gradient at once) each parameter is updated as soon as it can be.
+        // unfused, and updates after the whole pass.
         let (exec, updates) = if level == Level::Full {
             (Executor::new(&graph), Vec::new())
         } else {
-            let streamed = cfg.gradient == GradientMode::Backprop && cfg.clip_norm.is_none();
-            step_executor(&graph, forward_len, &grad_ids, &trainable, streamed)
+            step_executor(&graph, cfg, forward_len, &grad_ids, &trainable)
         };
         let mut dropout = ChaCha8Rng::seed_from_u64(cfg.seed);
         dropout.set_stream(DROPOUT_STREAM);
@@ -805,17 +803,19 @@ impl<'p, T: RunType> Trainer<'p, T> {
 /// The executor a run below a full trace steps with: fused passes, buffers shared between
 /// values whose lives do not overlap (the caller reads the loss, the prediction and the
 /// targets after the forward pass's `forward_len` instructions, and each gradient
-/// (`grad_ids`) when it updates its parameter); and, when `streamed`, each trainable
-/// parameter with the last instruction after which it is updated (`update_points`),
-/// else none: every gradient is read after the whole pass.
+/// (`grad_ids`) when it updates its parameter). With backprop and no clipping (which
+/// needs every gradient at once), each trainable parameter is updated as soon as it can
+/// be: the list gives each with the last instruction after which it is updated
+/// (`update_points`); otherwise it is empty, and every gradient is read after the pass.
 pub fn step_executor<T: Scalar>(
     graph: &Graph,
+    cfg: &TrainConfig,
     forward_len: usize,
     grad_ids: &[Option<ValueId>],
     trainable: &[usize],
-    streamed: bool,
 ) -> (Executor<T>, Vec<(usize, usize)>) {
     let exec = Executor::new(graph).fused();
+    let streamed = cfg.gradient == GradientMode::Backprop && cfg.clip_norm.is_none();
     let updates = if streamed { update_points(&exec, grad_ids, trainable) } else { Vec::new() };
     let (last, after_forward) = (graph.insts.len().saturating_sub(1), forward_len.saturating_sub(1));
     let read_at = |i: usize| updates.iter().find(|u| u.1 == i).map_or(last, |u| u.0);
