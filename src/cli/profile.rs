@@ -12,7 +12,6 @@ use nnc::autodiff::differentiate;
 use nnc::data::gather;
 use nnc::diagnostics::{Code, render_without_source};
 use nnc::ir::{DType, Graph, Op};
-use nnc::runtime::fusion::plan;
 use nnc::runtime::threads::threads;
 use nnc::runtime::{Executor, Scalar};
 use nnc::train::init::initial_params;
@@ -67,14 +66,8 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     let (mut exec, updates) = step_executor::<T>(&graph, &program.train, forward_len, &graph.grads, &trainable);
     let last = graph.insts.len() - 1;
     let updates = if updates.is_empty() { trainable.iter().map(|&i| (last, i)).collect() } else { updates };
-    let fused = plan(&graph);
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < graph.insts.len() {
-        let len = fused[i].map_or(1, |f| f.instructions());
-        spans.push(i..i + len);
-        i += len;
-    }
+    let passes = exec.passes();
+    let spans: Vec<_> = passes.iter().enumerate().filter(|(i, p)| p.0 == *i).map(|(_, &(s, e))| s..e + 1).collect();
     let mut times = vec![Duration::ZERO; spans.len()];
     let mut update_time = Duration::ZERO;
     // One untimed step first: buffers are allocated and caches warm.

@@ -40,15 +40,15 @@ pub fn passes(insts: usize, plan: Option<&[Option<Fused>]>) -> Vec<(usize, usize
     pass
 }
 
-/// Every value's life as (first pass, last instruction of the last pass that reads it).
-/// `reads` lists the values the caller reads between runs, each with the last instruction
+/// Every value's life as (first pass, last instruction of the last pass that reads it),
+/// `pass` giving each instruction's pass (`passes`). `reads` lists the values the caller reads between runs, each with the last instruction
 /// after which it does; `None` keeps every value alive to the end (no sharing).
 fn lives(
     graph: &Graph,
     plan: Option<&[Option<Fused>]>,
+    pass: &[(usize, usize)],
     reads: Option<&[(ValueId, usize)]>,
 ) -> Vec<Option<(usize, usize)>> {
-    let pass = passes(graph.insts.len(), plan);
     let mut life: Vec<Option<(usize, usize)>> = graph
         .values
         .iter()
@@ -83,8 +83,8 @@ pub fn layout(
     sizes: &[usize],
     work: &[usize],
 ) -> Layout {
-    let mut life = lives(graph, plan, reads);
     let pass = passes(graph.insts.len(), plan);
+    let mut life = lives(graph, plan, &pass, reads);
     life.extend(work.iter().zip(&pass).map(|(&w, &p)| (w > 0).then_some(p)));
     let size = |k: usize| if k < sizes.len() { sizes[k] } else { work[k - sizes.len()] };
     let mut order: Vec<(usize, usize, usize)> =

@@ -145,7 +145,7 @@ impl<T: Scalar> Executor<T> {
     /// the prediction, gradients), each with the last instruction after which it reads
     /// it; batch inputs are filled before the first instruction. Any other value may be
     /// overwritten once the instructions that read it have run, so callers run the graph
-    /// in ranges that never cut a fused pass (`pass_end`), and `first_non_finite` sees
+    /// in ranges that never cut a fused pass (`passes`), and `first_non_finite` sees
     /// only the values still held.
     pub fn sharing(mut self, reads: Vec<(ValueId, usize)>) -> Executor<T> {
         self.reads = Some(reads);
@@ -157,10 +157,10 @@ impl<T: Scalar> Executor<T> {
         self.reads.is_some()
     }
 
-    /// The last instruction of the pass that runs instruction `i`: `i` itself unless a
-    /// fused pass covers it.
-    pub fn pass_end(&self, i: usize) -> usize {
-        memory::passes(self.graph.insts.len(), self.fused.as_deref())[i].1
+    /// For each instruction, the first and last instruction of the pass that runs it:
+    /// `(i, i)` unless a fused pass covers it.
+    pub fn passes(&self) -> Vec<(usize, usize)> {
+        memory::passes(self.graph.insts.len(), self.fused.as_deref())
     }
 
     /// The graph this executor runs.

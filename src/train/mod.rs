@@ -818,8 +818,13 @@ pub fn step_executor<T: Scalar>(
     let streamed = cfg.gradient == GradientMode::Backprop && cfg.clip_norm.is_none();
     let updates = if streamed { update_points(&exec, grad_ids, trainable) } else { Vec::new() };
     let (last, after_forward) = (graph.insts.len().saturating_sub(1), forward_len.saturating_sub(1));
-    let read_at = |i: usize| updates.iter().find(|u| u.1 == i).map_or(last, |u| u.0);
-    let grads_read = grad_ids.iter().enumerate().filter_map(|(i, g)| g.map(|g| (g, read_at(i))));
+    let mut read_at = vec![last; grad_ids.len()];
+    for &(at, i) in &updates {
+        if let Some(r) = read_at.get_mut(i) {
+            *r = at;
+        }
+    }
+    let grads_read = grad_ids.iter().zip(read_at).filter_map(|(g, at)| g.map(|g| (g, at)));
     let reads = [graph.loss, graph.prediction, graph.y()].map(|v| (v, after_forward));
     (exec.sharing(reads.into_iter().chain(grads_read).collect()), updates)
 }
@@ -832,7 +837,7 @@ fn update_points<T: Scalar>(
     grad_ids: &[Option<ValueId>],
     trainable: &[usize],
 ) -> Vec<(usize, usize)> {
-    let graph = exec.graph();
+    let (graph, passes) = (exec.graph(), exec.passes());
     let last = graph.insts.len().saturating_sub(1);
     let mut last_read = vec![0; graph.values.len()];
     for (j, inst) in graph.insts.iter().enumerate() {
@@ -847,7 +852,7 @@ fn update_points<T: Scalar>(
                 Some(&Def::Inst(k)) => k,
                 _ => last,
             };
-            (exec.pass_end(written.max(last_read[graph.params[i].0])), i)
+            (passes[written.max(last_read[graph.params[i].0])].1, i)
         })
         .collect();
     points.sort_unstable();
