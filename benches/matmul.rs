@@ -1,10 +1,12 @@
 //! The matrix-product kernels nnc could use, on the benchmark workloads' shapes (f32):
-//! ndarray's default (`matrixmultiply`) and `gemm` (AVX-512, 1 and 2 threads, through nnc's
-//! `runtime::kernels::matmul` as training calls it), against OpenBLAS: the one numpy ships
-//! (`numpy.libs/libscipy_openblas64_*.so`), loaded at run time, since this machine has no
-//! system BLAS. `cargo bench --bench matmul`; prints GFLOP/s per kernel and shape.
+//! ndarray's default (`matrixmultiply`), `gemm` (AVX-512, through nnc's
+//! `runtime::kernels::matmul` as training calls it), and two OpenBLAS builds loaded at run
+//! time: the one numpy ships (`numpy.libs/libscipy_openblas64_*.so`) and the system's
+//! (`libopenblas.so.0`, Debian's `libopenblas-dev`). Each threaded kernel runs on 1 and 2
+//! threads, and its two products are compared bit for bit: nnc's traces must not depend
+//! on the thread count. `cargo bench --bench matmul`; prints GFLOP/s per kernel and shape.
 
-use std::ffi::{CString, c_void};
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::time::{Duration, Instant};
 
 use ndarray::Array2;
@@ -18,36 +20,103 @@ const SHAPES: [(&str, usize, usize, usize, bool); 3] = [
     ("W3 forward 128x784x256", 128, 784, 256, false),
 ];
 
-/// OpenBLAS's `cblas_sgemm` with 64-bit integers, as numpy's build names it.
-type Sgemm =
-    unsafe extern "C" fn(i32, i32, i32, i64, i64, i64, f32, *const f32, i64, *const f32, i64, f32, *mut f32, i64);
-/// `openblas_set_num_threads`, numpy's build.
-type SetThreads = unsafe extern "C" fn(i32);
+/// CBLAS's row-major, no-transpose and transpose flags.
+const ROW_MAJOR: i32 = 101;
+const NO_TRANS: i32 = 111;
+const TRANS: i32 = 112;
 
-/// numpy's OpenBLAS, if python3 and numpy are installed.
-fn openblas() -> Option<(Sgemm, SetThreads)> {
-    let code = "import glob, os, numpy; d = os.path.join(os.path.dirname(numpy.__file__), '..', 'numpy.libs'); \
-                print(glob.glob(os.path.join(d, 'libscipy_openblas*'))[0])";
-    let out = std::process::Command::new("python3").args(["-c", code]).output().ok()?;
-    let path = CString::new(String::from_utf8(out.stdout).ok()?.trim()).ok()?;
-    // SAFETY: dlopen and dlsym on a library path and symbol names; the symbols are cast to
-    // the signatures OpenBLAS documents for its 64-bit-integer build.
-    unsafe {
-        let lib = libc::dlopen(path.as_ptr(), libc::RTLD_NOW);
-        if lib.is_null() {
-            return None;
+/// `cblas_sgemm` with 64-bit integers, as numpy's build names it (`scipy_cblas_sgemm64_`).
+type Sgemm64 =
+    unsafe extern "C" fn(i32, i32, i32, i64, i64, i64, f32, *const f32, i64, *const f32, i64, f32, *mut f32, i64);
+/// `cblas_sgemm` with 32-bit integers, as the system's build has it.
+type Sgemm32 =
+    unsafe extern "C" fn(i32, i32, i32, i32, i32, i32, f32, *const f32, i32, *const f32, i32, f32, *mut f32, i32);
+/// `openblas_set_num_threads` (either build's integer width: the count is passed as a C int).
+type SetThreads = unsafe extern "C" fn(i32);
+/// `openblas_get_corename`.
+type CoreName = unsafe extern "C" fn() -> *const c_char;
+
+/// An OpenBLAS loaded at run time.
+struct OpenBlas {
+    /// Its `cblas_sgemm`, in the build's integer width.
+    sgemm: Sgemm,
+    /// Its thread-count setter.
+    set_threads: SetThreads,
+    /// The CPU kernels it chose at load time (`Prescott` is its generic fallback).
+    core: String,
+}
+
+/// The two integer widths of `cblas_sgemm`.
+#[derive(Clone, Copy)]
+enum Sgemm {
+    Lp64(Sgemm32),
+    Ilp64(Sgemm64),
+}
+
+impl OpenBlas {
+    /// Loads the library at `path`, finding its symbols under `prefix` + the usual name +
+    /// `suffix` (numpy's build renames them).
+    fn load(path: &str, prefix: &str, suffix: &str) -> Option<OpenBlas> {
+        let path = CString::new(path).ok()?;
+        // SAFETY: dlopen and dlsym on a library path and symbol names; each symbol is cast
+        // to the signature OpenBLAS documents for that build's integer width.
+        unsafe {
+            let lib = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            if lib.is_null() {
+                return None;
+            }
+            let sym = |name: &str| -> Option<*mut c_void> {
+                let name = CString::new(format!("{prefix}{name}{suffix}")).ok()?;
+                let p = libc::dlsym(lib, name.as_ptr());
+                (!p.is_null()).then_some(p)
+            };
+            let sgemm = sym("cblas_sgemm")?;
+            let sgemm = if suffix.is_empty() {
+                Sgemm::Lp64(std::mem::transmute::<*mut c_void, Sgemm32>(sgemm))
+            } else {
+                Sgemm::Ilp64(std::mem::transmute::<*mut c_void, Sgemm64>(sgemm))
+            };
+            let set_threads = std::mem::transmute::<*mut c_void, SetThreads>(sym("openblas_set_num_threads")?);
+            let core = std::mem::transmute::<*mut c_void, CoreName>(sym("openblas_get_corename")?)();
+            let core = if core.is_null() { "?".into() } else { CStr::from_ptr(core).to_string_lossy().into_owned() };
+            Some(OpenBlas { sgemm, set_threads, core })
         }
-        let sym = |name: &str| -> Option<*mut c_void> {
-            let name = CString::new(name).ok()?;
-            let p = libc::dlsym(lib, name.as_ptr());
-            (!p.is_null()).then_some(p)
-        };
-        let sgemm = sym("scipy_cblas_sgemm64_")?;
-        let threads = sym("scipy_openblas_set_num_threads64_")?;
-        Some((
-            std::mem::transmute::<*mut c_void, Sgemm>(sgemm),
-            std::mem::transmute::<*mut c_void, SetThreads>(threads),
-        ))
+    }
+
+    /// numpy's OpenBLAS, if python3 and numpy are installed.
+    fn numpy() -> Option<OpenBlas> {
+        let code = "import glob, os, numpy; d = os.path.join(os.path.dirname(numpy.__file__), '..', 'numpy.libs'); \
+                    print(glob.glob(os.path.join(d, 'libscipy_openblas*'))[0])";
+        let out = std::process::Command::new("python3").args(["-c", code]).output().ok()?;
+        OpenBlas::load(String::from_utf8(out.stdout).ok()?.trim(), "scipy_", "64_")
+    }
+
+    /// The system's OpenBLAS, if it is installed.
+    fn system() -> Option<OpenBlas> {
+        OpenBlas::load("libopenblas.so.0", "", "")
+    }
+
+    /// out (m×n) = a (m×k) · b (k×n, or n×k read transposed), all row-major, on `threads`.
+    fn product(&self, threads: i32, a: &Array2<f32>, b: &Array2<f32>, tb: bool, out: &mut Array2<f32>) {
+        let ((m, k), n) = (a.dim(), out.ncols());
+        let ldb = if tb { k } else { n };
+        let tb = if tb { TRANS } else { NO_TRANS };
+        let (a, b, c) = (a.as_ptr(), b.as_ptr(), out.as_mut_ptr());
+        // SAFETY: row-major sgemm on arrays valid for these shapes (leading dimensions are
+        // the row lengths); `out` is borrowed mutably, so it aliases neither input.
+        unsafe {
+            (self.set_threads)(threads);
+            match self.sgemm {
+                Sgemm::Lp64(f) => {
+                    let i = |v: usize| v as i32;
+                    f(ROW_MAJOR, NO_TRANS, tb, i(m), i(n), i(k), 1.0, a, i(k), b, i(ldb), 0.0, c, i(n))
+                }
+                Sgemm::Ilp64(f) => {
+                    let i = |v: usize| v as i64;
+                    f(ROW_MAJOR, NO_TRANS, tb, i(m), i(n), i(k), 1.0, a, i(k), b, i(ldb), 0.0, c, i(n))
+                }
+            }
+        }
     }
 }
 
@@ -63,6 +132,23 @@ fn rate(flops: f64, mut f: impl FnMut()) -> f64 {
     flops / best.as_secs_f64() / 1e9
 }
 
+/// A kernel's rates on 1 and 2 threads, written `R1 R2`, with `≠` after R2 when the two
+/// products differ in any bit. `product(threads, out)` writes one product.
+fn on_one_and_two_threads(
+    flops: f64,
+    out: &mut Array2<f32>,
+    mut product: impl FnMut(usize, &mut Array2<f32>),
+) -> String {
+    let mut rates = [0.0; 2];
+    let mut outs = Vec::new();
+    for (threads, r) in [1, 2].into_iter().zip(&mut rates) {
+        *r = rate(flops, || product(threads, out));
+        outs.push(out.clone());
+    }
+    let same = outs[0].iter().zip(outs[1].iter()).all(|(x, y)| x.to_bits() == y.to_bits());
+    format!("{:>9.0} {:>9.0}{}", rates[0], rates[1], if same { " " } else { "≠" })
+}
+
 /// A matrix as a product operand.
 fn operand(x: &Array2<f32>, transposed: bool) -> Operand<'_, f32> {
     Operand { values: x.as_slice().expect("row-major"), shape: x.dim(), transposed }
@@ -74,11 +160,27 @@ fn filled(rows: usize, cols: usize) -> Array2<f32> {
 }
 
 fn main() {
-    let blas = openblas();
-    if blas.is_none() {
-        println!("OpenBLAS: numpy's library not found (python3 -m pip install numpy); its column stays empty");
+    let numpy = OpenBlas::numpy();
+    let system = OpenBlas::system();
+    for (name, lib, fix) in [
+        ("numpy's", &numpy, "python3 -m pip install numpy"),
+        ("the system's", &system, "apt-get install libopenblas-dev"),
+    ] {
+        match lib {
+            // OpenBLAS 0.3.21 (Debian 12's) takes this project's machines' CPU for an
+            // unknown one and falls back to its generic kernels, 4-6 times slower here.
+            Some(lib) if lib.core == "Prescott" => println!(
+                "OpenBLAS, {name}: generic kernels (Prescott); OPENBLAS_CORETYPE=SkylakeX (or your CPU's) selects faster ones"
+            ),
+            Some(lib) => println!("OpenBLAS, {name}: kernels for {}", lib.core),
+            None => println!("OpenBLAS, {name}: not found ({fix}); its columns stay empty"),
+        }
     }
-    println!("{:48} {:>9} {:>9} {:>9} {:>9} {:>9}", "GFLOP/s", "ndarray", "gemm 1t", "gemm 2t", "blas 1t", "blas 2t");
+    println!("GFLOP/s on 1 and 2 threads (≠: the two products differ in some bit)");
+    println!(
+        "{:48} {:>9} {:>19}  {:>19}  {:>19}",
+        "shape", "ndarray", "gemm (nnc)", "numpy's OpenBLAS", "system OpenBLAS"
+    );
     for (name, m, k, n, tb) in SHAPES {
         let a = filled(m, k);
         let b = if tb { filled(n, k) } else { filled(k, n) };
@@ -87,41 +189,20 @@ fn main() {
         assert!(m * k * n >= nnc::runtime::kernels::GEMM_MIN_WORK, "{name} would not use gemm");
         let bv = if tb { b.t() } else { b.view() };
         let nd = rate(flops, || ndarray::linalg::general_mat_mul(1.0, &a, &bv, 0.0, &mut out));
-        // These shapes are all large enough for nnc's `gemm` path, so nnc's kernel with
-        // 1 and 2 threads is gemm on 1 and 2 threads, called as training calls it.
-        let mut out_flat = vec![0f32; m * n];
+        // These shapes are all large enough for nnc's `gemm` path, so nnc's kernel on 1
+        // and 2 threads is gemm on 1 and 2 threads, called as training calls it.
         let mut scratch = vec![0f32; matmul_scratch(m, k, n, false, tb)];
-        let mut gemm_rate = |threads: usize| {
+        let gemm = on_one_and_two_threads(flops, &mut out, |threads, out| {
             set_threads(threads);
-            rate(flops, || matmul(operand(&a, false), operand(&b, tb), &mut out_flat, &mut scratch))
+            let out = out.as_slice_mut().expect("row-major");
+            matmul(operand(&a, false), operand(&b, tb), out, &mut scratch)
+        });
+        let mut blas = |lib: &Option<OpenBlas>| {
+            lib.as_ref().map_or(format!("{:>19} ", "-"), |lib| {
+                on_one_and_two_threads(flops, &mut out, |threads, out| lib.product(threads as i32, &a, &b, tb, out))
+            })
         };
-        let (g1, g2) = (gemm_rate(1), gemm_rate(2));
-        let mut blas_rate = |threads: i32| {
-            let (sgemm, set) = blas?;
-            // SAFETY: row-major sgemm on arrays valid for these shapes (leading dimensions
-            // are the row lengths); out does not alias the inputs.
-            unsafe { set(threads) };
-            Some(rate(flops, || unsafe {
-                sgemm(
-                    101,
-                    111,
-                    if tb { 112 } else { 111 },
-                    m as i64,
-                    n as i64,
-                    k as i64,
-                    1.0,
-                    a.as_ptr(),
-                    k as i64,
-                    b.as_ptr(),
-                    if tb { k as i64 } else { n as i64 },
-                    0.0,
-                    out.as_mut_ptr(),
-                    n as i64,
-                )
-            }))
-        };
-        let show = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.0}"));
-        let (b1, b2) = (blas_rate(1), blas_rate(2));
-        println!("{name:48} {nd:9.0} {g1:9.0} {g2:9.0} {:>9} {:>9}", show(b1), show(b2));
+        let (np, sys) = (blas(&numpy), blas(&system));
+        println!("{name:48} {nd:9.0} {gemm} {np} {sys}");
     }
 }

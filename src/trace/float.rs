@@ -29,36 +29,30 @@ pub fn write_float(out: &mut String, x: f64) {
     if x < 0.0 {
         out.push('-');
     }
-    let mut d = [b'0'; 7];
-    let mut n = digits;
-    for slot in d.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    // The significant digits without trailing zeros (the first digit is never zero).
-    let kept = d.iter().rposition(|&b| b != b'0').map_or(1, |i| i + 1);
-    let push = |out: &mut String, digits: &[u8]| digits.iter().for_each(|&b| out.push(char::from(b)));
+    // Seven digits (10^6 ≤ digits < 10^7), then the significant ones without trailing
+    // zeros (the first digit is never zero). All ASCII, so any index is a char boundary.
+    let mut buffer = itoa::Buffer::new();
+    let d = buffer.format(digits);
+    let kept = d.trim_end_matches('0').len().max(1);
     if !(-5..7).contains(&exp) {
-        push(out, &d[..1]);
+        out.push_str(&d[..1]);
         if kept > 1 {
             out.push('.');
-            push(out, &d[1..kept]);
+            out.push_str(&d[1..kept]);
         }
         out.push('e');
         out.push_str(itoa::Buffer::new().format(exp));
     } else if exp >= 0 {
         let point = exp as usize + 1;
-        push(out, &d[..point]);
+        out.push_str(&d[..point]);
         if kept > point {
             out.push('.');
-            push(out, &d[point..kept]);
+            out.push_str(&d[point..kept]);
         }
     } else {
         out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        push(out, &d[..kept]);
+        out.push_str(&"0000"[..(-exp - 1) as usize]);
+        out.push_str(&d[..kept]);
     }
 }
 
