@@ -1,8 +1,9 @@
 //! The interpreter: runs a graph's instructions on `ndarray` buffers, in f32 or f64.
 //!
-//! Buffers for every value are allocated once per batch size and reused on every step;
-//! a short last batch gets its own set. Values whose lives do not overlap may share a
-//! buffer (`memory`), when the caller says which values it reads between runs.
+//! Buffers for every value are allocated once per batch size, as ranges of one arena, and
+//! reused on every step; a short last batch gets its own set. Values whose lives do not
+//! overlap may share a buffer (`memory`), when the caller says which values it reads
+//! between runs.
 //! Parameters live outside the executor (the training loop owns and updates them) and
 //! are passed in by reference on each run. The runtime never sees syntax.
 
@@ -19,14 +20,14 @@ use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
 use crate::ir::{Def, Graph, Op, ValueId};
 pub use scalar::Scalar;
 
-/// One batch size's buffers: flat row-major vectors, each holding one value at a time
-/// (one per value unless buffers are shared), with every value's dimensions and the
+/// One batch size's buffers: flat row-major ranges of one arena, each holding one value at
+/// a time (one per value unless buffers are shared), with every value's dimensions and the
 /// matrix (rows, columns) the kernels see.
 struct BufferSet<T> {
     /// The batch size these buffers hold.
     batch: usize,
-    /// The buffers.
-    data: Vec<Vec<T>>,
+    /// Every buffer, one after another.
+    arena: Vec<T>,
     /// Where each value lives.
     place: Vec<Place>,
     /// Every value's dimensions at this batch size.
@@ -37,14 +38,29 @@ struct BufferSet<T> {
     resolved: Vec<Resolved>,
 }
 
-/// Where a value lives at one batch size: its buffer and its number of elements.
+/// Where a value lives at one batch size: its buffer, where the buffer starts in the
+/// arena, and the value's number of elements.
 #[derive(Clone, Copy)]
 struct Place {
     /// The index of its buffer; `NO_BUFFER` for parameters (they live outside the
     /// executor) and for values no pass writes.
     slot: usize,
-    /// Its number of elements.
+    /// The buffer's first element in the arena.
+    start: usize,
+    /// Its number of elements (none without a buffer).
     len: usize,
+}
+
+impl Place {
+    /// The arena's elements it covers.
+    fn range(self) -> Range<usize> {
+        self.start..self.start + self.len
+    }
+
+    /// Whether it shares no element with `other`.
+    fn apart(self, other: Place) -> bool {
+        self.len == 0 || other.len == 0 || self.start + self.len <= other.start || other.start + other.len <= self.start
+    }
 }
 
 /// `Place::slot` of a value without a buffer.
@@ -72,37 +88,60 @@ struct Resolved {
 }
 
 impl<T> BufferSet<T> {
-    /// The contents of the value at `p` (empty when it has no buffer).
-    #[inline]
-    fn at(&self, p: Place) -> &[T] {
-        self.data.get(p.slot).map_or(&[], |d| &d[..p.len])
-    }
-
     /// Value `id`'s contents (empty when it has no buffer).
     #[inline]
     fn get(&self, id: ValueId) -> &[T] {
-        self.at(self.place[id.0])
+        &self.arena[self.place[id.0].range()]
     }
 
     /// The same, to change.
     #[inline]
     fn get_mut(&mut self, id: ValueId) -> &mut [T] {
-        let p = self.place[id.0];
-        self.data.get_mut(p.slot).map_or(&mut [], |d| &mut d[..p.len])
+        &mut self.arena[self.place[id.0].range()]
+    }
+}
+
+/// The arena of a buffer set while one pass runs. A pass's outputs and working space lie
+/// apart from one another and from the values it reads (`assert_apart`, at each batch
+/// size), so a pass can write its outputs while it reads its inputs; all its views are
+/// taken from one pointer.
+struct Pass<'a, T> {
+    base: *mut T,
+    len: usize,
+    arena: std::marker::PhantomData<&'a mut [T]>,
+}
+
+impl<'a, T> Pass<'a, T> {
+    /// The arena, borrowed for one pass.
+    #[inline]
+    fn over(arena: &'a mut [T]) -> Self {
+        Pass { base: arena.as_mut_ptr(), len: arena.len(), arena: std::marker::PhantomData }
     }
 
-    /// Takes the buffer at `p` out of the set (a vector moves without allocating), so
-    /// that an instruction can write it while its inputs are borrowed; `put` returns it.
+    /// The elements at `p`, to read.
+    ///
+    /// # Safety
+    /// No view `write` gave while this one is alive overlaps `p`.
     #[inline]
-    fn take(&mut self, p: Place) -> Vec<T> {
-        let buffer = self.data.get_mut(p.slot);
-        std::mem::take(buffer.expect("a value an instruction writes has a buffer: no range cuts a fused pass"))
+    unsafe fn read(&self, p: Place) -> &[T] {
+        assert!(p.start + p.len <= self.len, "a place lies inside the arena");
+        // SAFETY: inside the arena (asserted), which the pass borrows mutably; nothing
+        // written overlaps it (the caller's promise).
+        unsafe { std::slice::from_raw_parts(self.base.add(p.start), p.len) }
     }
 
-    /// Returns a buffer `take` took.
+    /// The elements at `p`, to write: an output or working space of the pass.
+    ///
+    /// # Safety
+    /// No other view this pass gave while this one is alive overlaps `p`.
     #[inline]
-    fn put(&mut self, p: Place, buffer: Vec<T>) {
-        self.data[p.slot] = buffer;
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn write(&self, p: Place) -> &mut [T] {
+        assert!(p.slot != NO_BUFFER, "a value an instruction writes has a buffer: no range cuts a fused pass");
+        assert!(p.start + p.len <= self.len, "a place lies inside the arena");
+        // SAFETY: inside the arena (asserted), which the pass borrows mutably; no other
+        // view overlaps it (the caller's promise).
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(p.start), p.len) }
     }
 }
 
@@ -202,9 +241,20 @@ impl<T: Scalar> Executor<T> {
             })
             .collect();
         let layout = memory::layout(&self.graph, self.fused.as_deref(), self.reads.as_deref(), &len, &work);
-        let data = layout.capacity.iter().map(|&c| vec![T::zero(); c]).collect();
-        let place: Vec<Place> =
-            layout.slot.iter().zip(&len).map(|(s, &len)| Place { slot: s.unwrap_or(NO_BUFFER), len }).collect();
+        let starts: Vec<usize> = layout
+            .capacity
+            .iter()
+            .scan(0, |end, &c| {
+                *end += c;
+                Some(*end - c)
+            })
+            .collect();
+        let at = |slot: Option<usize>, len: usize| match slot {
+            Some(slot) => Place { slot, start: starts[slot], len },
+            None => Place { slot: NO_BUFFER, start: 0, len: 0 },
+        };
+        let arena = vec![T::zero(); layout.capacity.iter().sum()];
+        let place: Vec<Place> = layout.slot.iter().zip(&len).map(|(s, &len)| at(*s, len)).collect();
         let resolved = self
             .graph
             .insts
@@ -212,21 +262,22 @@ impl<T: Scalar> Executor<T> {
             .zip(layout.work)
             .zip(&work)
             .map(|((inst, slot), &len)| {
-                let mut args = [(Source::Buffer(Place { slot: NO_BUFFER, len: 0 }), (0, 0)); 3];
+                let mut args = [(Source::Buffer(at(None, 0)), (0, 0)); 3];
                 for (a, id) in args.iter_mut().zip(&inst.args) {
                     let source = self.param_index[id.0].map_or(Source::Buffer(place[id.0]), Source::Param);
                     *a = (source, matrix[id.0]);
                 }
-                Resolved { out: place[inst.out.0], args, work: slot.map(|slot| Place { slot, len }) }
+                Resolved { out: place[inst.out.0], args, work: slot.map(|slot| at(Some(slot), len)) }
             })
-            .collect();
-        self.sets.push(BufferSet { batch, data, place, resolved, dims, matrix });
+            .collect::<Vec<Resolved>>();
+        assert_apart(&self.graph, &self.passes(), &place, &resolved);
+        self.sets.push(BufferSet { batch, arena, place, resolved, dims, matrix });
         self.active = self.sets.len() - 1;
     }
 
     /// The bytes of the buffers for the batch size in use (after `prepare`).
     pub fn buffer_bytes(&self) -> usize {
-        self.sets.get(self.active).map_or(0, |set| set.data.iter().map(Vec::len).sum::<usize>() * size_of::<T>())
+        self.sets.get(self.active).map_or(0, |set| set.arena.len() * size_of::<T>())
     }
 
     /// The buffer of a batch input (`x`, `y` or a dropout mask), to be filled before `run`.
@@ -318,88 +369,67 @@ impl<T: Scalar> Executor<T> {
     /// Runs instruction `i` alone.
     fn run_one(&mut self, params: &[ArrayD<T>], i: usize) {
         let inst = &self.graph.insts[i];
-        // The output leaves the set while the instruction writes it, so the inputs can
-        // be borrowed beside it (it never shares their buffers).
-        let set = &mut self.sets[self.active];
-        let (out, work) = (set.resolved[i].out, set.resolved[i].work);
-        let mut buffer = set.take(out);
-        let mut scratch = work.map(|w| set.take(w)).unwrap_or_default();
-        {
-            let set = &self.sets[self.active];
-            let args = &set.resolved[i].args;
-            let arg = |k: usize| match args[k].0 {
-                Source::Param(p) => params[p].as_slice().expect("parameters are stored row-major"),
-                Source::Buffer(b) => set.at(b),
-            };
-            let cols = |k: usize| args[k].1.1;
-            let operand =
-                |k: usize, transposed: bool| kernels::Operand { values: arg(k), shape: args[k].1, transposed };
-            let scalar = |k: usize| arg(k).first().copied().unwrap_or_else(T::nan);
-            let o = &mut buffer[..out.len];
-            match &inst.op {
-                Op::MatMul { transpose_a, transpose_b } => {
-                    kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, &mut scratch)
-                }
-                Op::Add => kernels::add(arg(0), arg(1), o),
-                Op::Mul => kernels::mul(arg(0), arg(1), o),
-                Op::Penalty { l1, l2 } => o.fill(kernels::penalty(*l1, *l2, arg(0))),
-                Op::PenaltyGrad { l1, l2 } => kernels::penalty_grad(*l1, *l2, arg(0), scalar(1), o),
-                Op::Broadcast => kernels::broadcast(arg(0), o),
-                Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
-                Op::Activate(f) => kernels::activate(*f, arg(0), o),
-                Op::ActivateGrad(f) => kernels::activate_grad(*f, arg(0), arg(1), arg(2), o),
-                Op::Softmax => kernels::softmax(arg(0), cols(0), o),
-                Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
-                Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
-                Op::LossGrad(l) => kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
-                Op::LogitsLossGrad(l) => kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
-                Op::Constant(c) => o.fill(T::of_f64(*c)),
+        let BufferSet { arena, resolved, .. } = &mut self.sets[self.active];
+        let Resolved { out, work, args } = resolved[i];
+        let pass = Pass::over(arena);
+        // SAFETY (each `read` and `write` below): the instruction's output, its working
+        // space and its operands lie apart (`assert_apart` checked it for its pass), and
+        // each is viewed once.
+        let arg = |k: usize| match args[k].0 {
+            Source::Param(p) => params[p].as_slice().expect("parameters are stored row-major"),
+            Source::Buffer(b) => unsafe { pass.read(b) },
+        };
+        let cols = |k: usize| args[k].1.1;
+        let operand = |k: usize, transposed: bool| kernels::Operand { values: arg(k), shape: args[k].1, transposed };
+        let scalar = |k: usize| arg(k).first().copied().unwrap_or_else(T::nan);
+        let o = unsafe { pass.write(out) };
+        match &inst.op {
+            Op::MatMul { transpose_a, transpose_b } => {
+                let scratch = work.map_or(&mut [][..], |w| unsafe { pass.write(w) });
+                kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, scratch)
             }
-        }
-        let set = &mut self.sets[self.active];
-        set.put(out, buffer);
-        if let Some(w) = work {
-            set.put(w, scratch);
+            Op::Add => kernels::add(arg(0), arg(1), o),
+            Op::Mul => kernels::mul(arg(0), arg(1), o),
+            Op::Penalty { l1, l2 } => o.fill(kernels::penalty(*l1, *l2, arg(0))),
+            Op::PenaltyGrad { l1, l2 } => kernels::penalty_grad(*l1, *l2, arg(0), scalar(1), o),
+            Op::Broadcast => kernels::broadcast(arg(0), o),
+            Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
+            Op::Activate(f) => kernels::activate(*f, arg(0), o),
+            Op::ActivateGrad(f) => kernels::activate_grad(*f, arg(0), arg(1), arg(2), o),
+            Op::Softmax => kernels::softmax(arg(0), cols(0), o),
+            Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
+            Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
+            Op::LossGrad(l) => kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
+            Op::LogitsLossGrad(l) => kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
+            Op::Constant(c) => o.fill(T::of_f64(*c)),
         }
     }
 
     /// Runs a fused pass.
     fn run_fused(&mut self, params: &[ArrayD<T>], f: fusion::Fused) {
         let insts = &self.graph.insts;
+        let param_index = &self.param_index;
+        let BufferSet { arena, place, .. } = &mut self.sets[self.active];
+        let pass = Pass::over(arena);
+        // SAFETY (each `read` and `write` below): the pass's outputs lie apart from one
+        // another and from the values it reads (`assert_apart`), and each is viewed once.
+        let read = |id: ValueId| match param_index[id.0] {
+            Some(i) => params[i].as_slice().expect("parameters are stored row-major"),
+            None => unsafe { pass.read(place[id.0]) },
+        };
         match f {
             fusion::Fused::BiasActivation { at, activation } => {
                 let (bias, add) = (insts[at].args[0], &insts[at + 1]);
                 let m = *add.args.iter().find(|a| **a != insts[at].out).expect("the plan checked the add");
-                let set = &mut self.sets[self.active];
-                let pre_at = set.place[add.out.0];
-                let out_at = activation.map(|_| set.place[insts[at + 2].out.0]);
-                let mut pre = set.take(pre_at);
-                let mut out = out_at.map(|o| set.take(o)).unwrap_or_default();
-                let (pre_values, out_values) = (&mut pre[..pre_at.len], &mut out[..out_at.map_or(0, |o| o.len)]);
-                kernels::bias_activate(
-                    self.slice(m, params),
-                    self.slice(bias, params),
-                    activation,
-                    pre_values,
-                    out_values,
-                );
-                let set = &mut self.sets[self.active];
-                set.put(pre_at, pre);
-                if let Some(o) = out_at {
-                    set.put(o, out);
-                }
+                let pre = unsafe { pass.write(place[add.out.0]) };
+                let out = activation.map_or(&mut [][..], |_| unsafe { pass.write(place[insts[at + 2].out.0]) });
+                kernels::bias_activate(read(m), read(bias), activation, pre, out);
             }
             fusion::Fused::ActivationGradSum { at, activation } => {
                 let (grad, sum) = (&insts[at], &insts[at + 1]);
-                let set = &mut self.sets[self.active];
-                let (g_at, sums_at) = (set.place[grad.out.0], set.place[sum.out.0]);
-                let (mut g, mut sums) = (set.take(g_at), set.take(sums_at));
-                let arg = |k: usize| self.slice(grad.args[k], params);
-                let (g_values, sum_values) = (&mut g[..g_at.len], &mut sums[..sums_at.len]);
-                kernels::activate_grad_sum_rows(activation, arg(0), arg(1), arg(2), g_values, sum_values);
-                let set = &mut self.sets[self.active];
-                set.put(g_at, g);
-                set.put(sums_at, sums);
+                let (g, sums) = unsafe { (pass.write(place[grad.out.0]), pass.write(place[sum.out.0])) };
+                let arg = |k: usize| read(grad.args[k]);
+                kernels::activate_grad_sum_rows(activation, arg(0), arg(1), arg(2), g, sums);
             }
         }
     }
@@ -437,6 +467,21 @@ impl<T: Scalar> Executor<T> {
     }
 }
 
+/// Checks what `Pass` relies on: each pass's outputs and working space lie apart from one
+/// another and from every value the pass reads that it does not write itself.
+fn assert_apart(graph: &Graph, passes: &[(usize, usize)], place: &[Place], resolved: &[Resolved]) {
+    for (_, &(first, last)) in passes.iter().enumerate().filter(|(i, (first, _))| i == first) {
+        let insts = first..=last;
+        let written = |v: ValueId| insts.clone().any(|i| graph.insts[i].out == v);
+        let writes: Vec<Place> =
+            insts.clone().flat_map(|i| [Some(resolved[i].out), resolved[i].work]).flatten().collect();
+        let reads = insts.clone().flat_map(|i| graph.insts[i].args.iter()).filter(|v| !written(**v));
+        let apart = writes.iter().enumerate().all(|(k, w)| writes[k + 1..].iter().all(|o| w.apart(*o)))
+            && reads.into_iter().all(|v| writes.iter().all(|w| w.apart(place[v.0])));
+        assert!(apart, "the pass of instructions {first}..={last} writes a buffer it reads: the buffer plan is wrong");
+    }
+}
+
 /// glibc keeps freed blocks below its mmap threshold for reuse; with products on two
 /// threads the buffers end up interleaved with the pool threads' allocations, so after a
 /// W4 run their 20 MB stayed resident while the parameters were copied out (56 MB peak
@@ -456,4 +501,42 @@ fn return_freed_memory() {}
 /// A flat buffer viewed as a matrix of `shape`.
 fn as_matrix<T>(shape: (usize, usize), buffer: &mut [T]) -> ArrayViewMut2<'_, T> {
     ArrayViewMut2::from_shape(shape, buffer).expect("a buffer holds its shape")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autodiff::differentiate;
+
+    /// `Pass` relies on `assert_apart`: a plan whose instruction writes where it reads is
+    /// refused before anything runs.
+    #[test]
+    #[should_panic(expected = "writes a buffer it reads")]
+    fn a_plan_that_writes_a_buffer_its_pass_reads_is_refused() {
+        let text = "model m {
+            input 2
+            dense 3 { activation = sigmoid }
+            dense 1
+            loss mse
+        }";
+        let (program, _) = crate::compile(text, crate::Syntax::Nn).expect("compiles");
+        let graph = differentiate(&program.graph).expect("differentiates");
+        let last = graph.insts.len() - 1;
+        let mut exec = Executor::<f64>::new(&graph).fused().sharing(vec![(graph.loss, last)]);
+        // The planner's own layout passes the check.
+        exec.prepare(4);
+        let passes = exec.passes();
+        let set = &mut exec.sets[0];
+        let (i, read) = (set.resolved.iter().enumerate())
+            .filter(|(_, r)| r.out.len > 0)
+            .find_map(|(i, r)| {
+                r.args.iter().find_map(|(s, _)| match s {
+                    Source::Buffer(p) if p.len > 0 => Some((i, *p)),
+                    _ => None,
+                })
+            })
+            .expect("some instruction reads a buffer");
+        set.resolved[i].out.start = read.start;
+        assert_apart(&exec.graph, &passes, &set.place, &set.resolved);
+    }
 }

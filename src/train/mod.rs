@@ -294,6 +294,11 @@ struct Trainer<'p, T> {
     dropout: ChaCha8Rng,
     train: &'p Dataset,
     validation: Option<&'p Dataset>,
+    /// The examples the inputs hold, as the last `load` copied them: whether from the
+    /// validation set, and their rows. Loading the same rows again copies nothing
+    /// (full-batch training loads the same rows every step). Its capacity is reserved
+    /// for the largest set, so that it never allocates during training.
+    loaded: (bool, Vec<usize>),
     info: RunInfo,
 }
 
@@ -393,6 +398,7 @@ impl<'p, T: RunType> Trainer<'p, T> {
             dropout,
             train: &data.train,
             validation: data.validation.as_ref(),
+            loaded: (false, Vec::with_capacity(data.train.len().max(data.validation.as_ref().map_or(0, Dataset::len)))),
             info,
         })
     }
@@ -691,10 +697,17 @@ impl<'p, T: RunType> Trainer<'p, T> {
     /// executor's inputs, and fills the dropout masks: random when `training`, else ones.
     fn load(&mut self, rows: &[usize], validation: bool, training: bool) {
         self.exec.prepare(rows.len());
-        let set = if validation { self.validation.unwrap_or(self.train) } else { self.train };
-        let (x, y) = (self.exec.graph().x(), self.exec.graph().y());
-        set.x.gather(rows, self.exec.buffer_mut(x));
-        gather(&set.y, rows, self.exec.buffer_mut(y));
+        // The same rows as the last load are in the same batch size's inputs, which
+        // nothing else writes.
+        if self.loaded.0 != validation || self.loaded.1 != rows {
+            let set = if validation { self.validation.unwrap_or(self.train) } else { self.train };
+            let (x, y) = (self.exec.graph().x(), self.exec.graph().y());
+            set.x.gather(rows, self.exec.buffer_mut(x));
+            gather(&set.y, rows, self.exec.buffer_mut(y));
+            self.loaded.0 = validation;
+            self.loaded.1.clear();
+            self.loaded.1.extend_from_slice(rows);
+        }
         for k in 0..self.masks.len() {
             let (id, rate) = self.masks[k];
             let keep = T::of_f64(1.0 / (1.0 - rate));
