@@ -1,9 +1,8 @@
 //! The interpreter: runs a graph's instructions on `ndarray` buffers, in f32 or f64.
 //!
-//! Buffers for every value are allocated once per batch size, as ranges of one arena, and
-//! reused on every step; a short last batch gets its own set. Values whose lives do not
-//! overlap may share a buffer (`memory`), when the caller says which values it reads
-//! between runs.
+//! Buffers for every value are allocated once per batch size and reused on every step;
+//! a short last batch gets its own set. Values whose lives do not overlap may share a
+//! buffer (`memory`), when the caller says which values it reads between runs.
 //! Parameters live outside the executor (the training loop owns and updates them) and
 //! are passed in by reference on each run. The runtime never sees syntax.
 
@@ -20,14 +19,16 @@ use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
 use crate::ir::{Def, Graph, Op, ValueId};
 pub use scalar::Scalar;
 
-/// One batch size's buffers: flat row-major ranges of one arena, each holding one value at
-/// a time (one per value unless buffers are shared), with every value's dimensions and the
+/// One batch size's buffers: flat row-major vectors, each holding one value at a time
+/// (one per value unless buffers are shared), with every value's dimensions and the
 /// matrix (rows, columns) the kernels see.
 struct BufferSet<T> {
     /// The batch size these buffers hold.
     batch: usize,
-    /// Every buffer, one after another.
-    arena: Vec<T>,
+    /// The buffers. (One vector each rather than ranges of one arena: glibc serves a
+    /// large arena from reused heap memory, which calloc must clear, and W4's peak RSS
+    /// rose by 3.5 MB.)
+    data: Vec<Vec<T>>,
     /// Where each value lives.
     place: Vec<Place>,
     /// Every value's dimensions at this batch size.
@@ -38,28 +39,20 @@ struct BufferSet<T> {
     resolved: Vec<Resolved>,
 }
 
-/// Where a value lives at one batch size: its buffer, where the buffer starts in the
-/// arena, and the value's number of elements.
+/// Where a value lives at one batch size: its buffer and its number of elements.
 #[derive(Clone, Copy)]
 struct Place {
     /// The index of its buffer; `NO_BUFFER` for parameters (they live outside the
     /// executor) and for values no pass writes.
     slot: usize,
-    /// The buffer's first element in the arena.
-    start: usize,
-    /// Its number of elements (none without a buffer).
+    /// Its number of elements.
     len: usize,
 }
 
 impl Place {
-    /// The arena's elements it covers.
-    fn range(self) -> Range<usize> {
-        self.start..self.start + self.len
-    }
-
-    /// Whether it shares no element with `other`.
+    /// Whether it holds no buffer in common with `other`.
     fn apart(self, other: Place) -> bool {
-        self.len == 0 || other.len == 0 || self.start + self.len <= other.start || other.start + other.len <= self.start
+        self.slot == NO_BUFFER || other.slot == NO_BUFFER || self.slot != other.slot
     }
 }
 
@@ -91,31 +84,43 @@ impl<T> BufferSet<T> {
     /// Value `id`'s contents (empty when it has no buffer).
     #[inline]
     fn get(&self, id: ValueId) -> &[T] {
-        &self.arena[self.place[id.0].range()]
+        let p = self.place[id.0];
+        self.data.get(p.slot).map_or(&[], |d| &d[..p.len])
     }
 
     /// The same, to change.
     #[inline]
     fn get_mut(&mut self, id: ValueId) -> &mut [T] {
-        &mut self.arena[self.place[id.0].range()]
+        let p = self.place[id.0];
+        self.data.get_mut(p.slot).map_or(&mut [], |d| &mut d[..p.len])
     }
 }
 
-/// The arena of a buffer set while one pass runs. A pass's outputs and working space lie
-/// apart from one another and from the values it reads (`assert_apart`, at each batch
-/// size), so a pass can write its outputs while it reads its inputs; all its views are
-/// taken from one pointer.
+/// The buffers of a set while one pass runs. A pass's outputs and working space lie in
+/// buffers apart from one another and from those of the values it reads (`assert_apart`,
+/// at each batch size), so a pass can write its outputs while it reads its inputs; all
+/// its views are taken from one pointer to the buffers.
 struct Pass<'a, T> {
-    base: *mut T,
-    len: usize,
-    arena: std::marker::PhantomData<&'a mut [T]>,
+    buffers: *mut Vec<T>,
+    count: usize,
+    set: std::marker::PhantomData<&'a mut [Vec<T>]>,
 }
 
 impl<'a, T> Pass<'a, T> {
-    /// The arena, borrowed for one pass.
+    /// The buffers, borrowed for one pass.
     #[inline]
-    fn over(arena: &'a mut [T]) -> Self {
-        Pass { base: arena.as_mut_ptr(), len: arena.len(), arena: std::marker::PhantomData }
+    fn over(buffers: &'a mut [Vec<T>]) -> Self {
+        Pass { buffers: buffers.as_mut_ptr(), count: buffers.len(), set: std::marker::PhantomData }
+    }
+
+    /// The first element of the buffer at `p`, and the buffer's length.
+    #[inline]
+    fn buffer(&self, p: Place) -> (*mut T, usize) {
+        assert!(p.slot < self.count, "a value an instruction reads or writes has a buffer");
+        // SAFETY: `slot` is one of the set's buffers (asserted), borrowed mutably by the
+        // pass; the reference to its vector (not its elements) lives for this call only.
+        let buffer = unsafe { &mut *self.buffers.add(p.slot) };
+        (buffer.as_mut_ptr(), buffer.len())
     }
 
     /// The elements at `p`, to read.
@@ -124,10 +129,14 @@ impl<'a, T> Pass<'a, T> {
     /// No view `write` gave while this one is alive overlaps `p`.
     #[inline]
     unsafe fn read(&self, p: Place) -> &[T] {
-        assert!(p.start + p.len <= self.len, "a place lies inside the arena");
-        // SAFETY: inside the arena (asserted), which the pass borrows mutably; nothing
+        if p.slot == NO_BUFFER {
+            return &[];
+        }
+        let (first, len) = self.buffer(p);
+        assert!(p.len <= len, "a buffer holds its value");
+        // SAFETY: inside the buffer (asserted), which the pass borrows mutably; nothing
         // written overlaps it (the caller's promise).
-        unsafe { std::slice::from_raw_parts(self.base.add(p.start), p.len) }
+        unsafe { std::slice::from_raw_parts(first, p.len) }
     }
 
     /// The elements at `p`, to write: an output or working space of the pass.
@@ -138,10 +147,11 @@ impl<'a, T> Pass<'a, T> {
     #[allow(clippy::mut_from_ref)]
     unsafe fn write(&self, p: Place) -> &mut [T] {
         assert!(p.slot != NO_BUFFER, "a value an instruction writes has a buffer: no range cuts a fused pass");
-        assert!(p.start + p.len <= self.len, "a place lies inside the arena");
-        // SAFETY: inside the arena (asserted), which the pass borrows mutably; no other
+        let (first, len) = self.buffer(p);
+        assert!(p.len <= len, "a buffer holds its value");
+        // SAFETY: inside the buffer (asserted), which the pass borrows mutably; no other
         // view overlaps it (the caller's promise).
-        unsafe { std::slice::from_raw_parts_mut(self.base.add(p.start), p.len) }
+        unsafe { std::slice::from_raw_parts_mut(first, p.len) }
     }
 }
 
@@ -241,19 +251,8 @@ impl<T: Scalar> Executor<T> {
             })
             .collect();
         let layout = memory::layout(&self.graph, self.fused.as_deref(), self.reads.as_deref(), &len, &work);
-        let starts: Vec<usize> = layout
-            .capacity
-            .iter()
-            .scan(0, |end, &c| {
-                *end += c;
-                Some(*end - c)
-            })
-            .collect();
-        let at = |slot: Option<usize>, len: usize| match slot {
-            Some(slot) => Place { slot, start: starts[slot], len },
-            None => Place { slot: NO_BUFFER, start: 0, len: 0 },
-        };
-        let arena = vec![T::zero(); layout.capacity.iter().sum()];
+        let data = layout.capacity.iter().map(|&c| vec![T::zero(); c]).collect();
+        let at = |slot: Option<usize>, len: usize| Place { slot: slot.unwrap_or(NO_BUFFER), len };
         let place: Vec<Place> = layout.slot.iter().zip(&len).map(|(s, &len)| at(*s, len)).collect();
         let resolved = self
             .graph
@@ -271,13 +270,13 @@ impl<T: Scalar> Executor<T> {
             })
             .collect::<Vec<Resolved>>();
         assert_apart(&self.graph, &self.passes(), &place, &resolved);
-        self.sets.push(BufferSet { batch, arena, place, resolved, dims, matrix });
+        self.sets.push(BufferSet { batch, data, place, resolved, dims, matrix });
         self.active = self.sets.len() - 1;
     }
 
     /// The bytes of the buffers for the batch size in use (after `prepare`).
     pub fn buffer_bytes(&self) -> usize {
-        self.sets.get(self.active).map_or(0, |set| set.arena.len() * size_of::<T>())
+        self.sets.get(self.active).map_or(0, |set| set.data.iter().map(Vec::len).sum::<usize>() * size_of::<T>())
     }
 
     /// The buffer of a batch input (`x`, `y` or a dropout mask), to be filled before `run`.
@@ -369,9 +368,9 @@ impl<T: Scalar> Executor<T> {
     /// Runs instruction `i` alone.
     fn run_one(&mut self, params: &[ArrayD<T>], i: usize) {
         let inst = &self.graph.insts[i];
-        let BufferSet { arena, resolved, .. } = &mut self.sets[self.active];
+        let BufferSet { data, resolved, .. } = &mut self.sets[self.active];
         let Resolved { out, work, args } = resolved[i];
-        let pass = Pass::over(arena);
+        let pass = Pass::over(data);
         // SAFETY (each `read` and `write` below): the instruction's output, its working
         // space and its operands lie apart (`assert_apart` checked it for its pass), and
         // each is viewed once.
@@ -409,8 +408,8 @@ impl<T: Scalar> Executor<T> {
     fn run_fused(&mut self, params: &[ArrayD<T>], f: fusion::Fused) {
         let insts = &self.graph.insts;
         let param_index = &self.param_index;
-        let BufferSet { arena, place, .. } = &mut self.sets[self.active];
-        let pass = Pass::over(arena);
+        let BufferSet { data, place, .. } = &mut self.sets[self.active];
+        let pass = Pass::over(data);
         // SAFETY (each `read` and `write` below): the pass's outputs lie apart from one
         // another and from the values it reads (`assert_apart`), and each is viewed once.
         let read = |id: ValueId| match param_index[id.0] {
@@ -528,15 +527,15 @@ mod tests {
         let passes = exec.passes();
         let set = &mut exec.sets[0];
         let (i, read) = (set.resolved.iter().enumerate())
-            .filter(|(_, r)| r.out.len > 0)
+            .filter(|(_, r)| r.out.slot != NO_BUFFER)
             .find_map(|(i, r)| {
                 r.args.iter().find_map(|(s, _)| match s {
-                    Source::Buffer(p) if p.len > 0 => Some((i, *p)),
+                    Source::Buffer(p) if p.slot != NO_BUFFER => Some((i, *p)),
                     _ => None,
                 })
             })
             .expect("some instruction reads a buffer");
-        set.resolved[i].out.start = read.start;
+        set.resolved[i].out.slot = read.slot;
         assert_apart(&exec.graph, &passes, &set.place, &set.resolved);
     }
 }
