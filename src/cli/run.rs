@@ -113,6 +113,7 @@ pub fn run(
     let mut checkpoint_error = None;
     let mut epochs = Vec::new();
     let mut line = String::new();
+    let mut writer = nnc::trace::Writer::new(format);
     let mut clock = LoopClock::default();
     let mut progress = Progress::new(program.train.epochs, extras.quiet);
     let training = Training::new(&program, &data, level, options);
@@ -149,7 +150,7 @@ pub fn run(
             if write_error.is_none()
                 && let Err(e) = {
                     line.clear();
-                    nnc::trace::write_event(&mut line, event, format);
+                    writer.write(&mut line, event);
                     out.write(&line)
                 }
             {

@@ -56,6 +56,27 @@ pub fn write_float(out: &mut String, x: f64) {
     }
 }
 
+/// `fmt_float` for a value that mostly repeats (a learning rate, once an epoch): the last
+/// value's text is kept and given again while the value stays the same.
+#[derive(Default)]
+pub struct Repeated {
+    /// The bits of the value `text` holds, if any.
+    bits: Option<u64>,
+    text: String,
+}
+
+impl Repeated {
+    /// `x` in the trace's float format.
+    pub fn text(&mut self, x: f64) -> &str {
+        if self.bits != Some(x.to_bits()) {
+            self.text.clear();
+            write_float(&mut self.text, x);
+            self.bits = Some(x.to_bits());
+        }
+        &self.text
+    }
+}
+
 /// The value rounded to 7 significant digits as (digits, exponent): `a ≈ digits · 10^(exponent
 /// - 6)` with 10^6 ≤ digits < 10^7, exactly as `format!("{a:.6e}")` rounds (for a > 0).
 fn seven_digits_exact(a: f64) -> (u32, i32) {
@@ -143,7 +164,15 @@ pub fn fmt_tensor(values: &[f64], dims: &[usize]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fmt_float;
+    use super::{Repeated, fmt_float};
+
+    #[test]
+    fn a_repeated_value_is_formatted_again_when_it_changes() {
+        let mut lr = Repeated::default();
+        for (x, text) in [(0.1, "0.1"), (0.1, "0.1"), (0.05, "0.05"), (f64::NAN, "nan"), (1e-9, "1e-9"), (0.1, "0.1")] {
+            assert_eq!(lr.text(x), text);
+        }
+    }
 
     /// Trailing zeros (and a bare point) removed.
     fn trim(s: &str) -> &str {

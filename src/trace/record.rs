@@ -134,12 +134,12 @@ pub(crate) fn write_step(out: &mut String, epoch: u64, step: u64, loss: f64) {
     write_float(out, loss);
 }
 
-/// Appends the start of an epoch record's text: `epoch E lr LR`.
-pub(crate) fn write_epoch_start(out: &mut String, epoch: u64, lr: f64) {
+/// Appends the start of an epoch record's text: `epoch E lr LR`, LR already formatted.
+pub(crate) fn write_epoch_start(out: &mut String, epoch: u64, lr: &str) {
     out.push_str("epoch ");
     out.push_str(itoa::Buffer::new().format(epoch));
     out.push_str(" lr ");
-    write_float(out, lr);
+    out.push_str(lr);
 }
 
 /// Appends one figure of an epoch or final record: ` NAME VALUE`, NAME being
@@ -237,7 +237,7 @@ pub fn to_text(r: &Record) -> String {
         }
         Record::Epoch { epoch, lr, figures } => {
             let mut out = String::new();
-            write_epoch_start(&mut out, *epoch, *lr);
+            write_epoch_start(&mut out, *epoch, &fmt_float(*lr));
             write_figures(&mut out, figures);
             out
         }
