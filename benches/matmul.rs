@@ -49,7 +49,9 @@ struct OpenBlas {
 /// The two integer widths of `cblas_sgemm`.
 #[derive(Clone, Copy)]
 enum Sgemm {
+    /// 32-bit integers (the system's build).
     Lp64(Sgemm32),
+    /// 64-bit integers (numpy's build).
     Ilp64(Sgemm64),
 }
 

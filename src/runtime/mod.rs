@@ -25,9 +25,9 @@ pub use scalar::Scalar;
 struct BufferSet<T> {
     /// The batch size these buffers hold.
     batch: usize,
-    /// The buffers. (One vector each rather than ranges of one arena: glibc serves a
-    /// large arena from reused heap memory, which calloc must clear, and W4's peak RSS
-    /// rose by 3.5 MB.)
+    /// The buffers. (One vector each rather than ranges of one arena: with one arena,
+    /// W4's peak RSS rose by 3-4 MB, as glibc's dynamic mmap threshold served it from
+    /// reused heap memory; with a fixed threshold it did not.)
     data: Vec<Vec<T>>,
     /// Where each value lives.
     place: Vec<Place>,
@@ -252,23 +252,23 @@ impl<T: Scalar> Executor<T> {
             .collect();
         let layout = memory::layout(&self.graph, self.fused.as_deref(), self.reads.as_deref(), &len, &work);
         let data = layout.capacity.iter().map(|&c| vec![T::zero(); c]).collect();
-        let at = |slot: Option<usize>, len: usize| Place { slot: slot.unwrap_or(NO_BUFFER), len };
-        let place: Vec<Place> = layout.slot.iter().zip(&len).map(|(s, &len)| at(*s, len)).collect();
-        let resolved = self
+        let place: Vec<Place> =
+            layout.slot.iter().zip(&len).map(|(s, &len)| Place { slot: s.unwrap_or(NO_BUFFER), len }).collect();
+        let resolved: Vec<Resolved> = self
             .graph
             .insts
             .iter()
             .zip(layout.work)
             .zip(&work)
             .map(|((inst, slot), &len)| {
-                let mut args = [(Source::Buffer(at(None, 0)), (0, 0)); 3];
+                let mut args = [(Source::Buffer(Place { slot: NO_BUFFER, len: 0 }), (0, 0)); 3];
                 for (a, id) in args.iter_mut().zip(&inst.args) {
                     let source = self.param_index[id.0].map_or(Source::Buffer(place[id.0]), Source::Param);
                     *a = (source, matrix[id.0]);
                 }
-                Resolved { out: place[inst.out.0], args, work: slot.map(|slot| at(Some(slot), len)) }
+                Resolved { out: place[inst.out.0], args, work: slot.map(|slot| Place { slot, len }) }
             })
-            .collect::<Vec<Resolved>>();
+            .collect();
         assert_apart(&self.graph, &self.passes(), &place, &resolved);
         self.sets.push(BufferSet { batch, data, place, resolved, dims, matrix });
         self.active = self.sets.len() - 1;

@@ -809,6 +809,8 @@ impl<'p, T: RunType> Trainer<'p, T> {
         self.state.first.clear();
         self.state.second.clear();
         self.exec.release();
+        // The inputs went with the buffers.
+        self.loaded.1.clear();
         Ok(Outcome { params: self.take_named_params(), train, validation, end: End::Finished })
     }
 }
