@@ -66,8 +66,7 @@ fn measure<T: Scalar>(program: &Program, data: &Splits, steps: usize) -> Result<
     let (mut exec, updates) = step_executor::<T>(&graph, &program.train, forward_len, &graph.grads, &trainable);
     let last = graph.insts.len() - 1;
     let updates = if updates.is_empty() { trainable.iter().map(|&i| (last, i)).collect() } else { updates };
-    let passes = exec.passes();
-    let spans: Vec<_> = passes.iter().enumerate().filter(|(i, p)| p.0 == *i).map(|(_, &(s, e))| s..e + 1).collect();
+    let spans = exec.pass_ranges();
     let mut times = vec![Duration::ZERO; spans.len()];
     let mut update_time = Duration::ZERO;
     // One untimed step first: buffers are allocated and caches warm.

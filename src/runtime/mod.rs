@@ -52,7 +52,7 @@ struct Place {
 impl Place {
     /// Whether it holds no buffer in common with `other`.
     fn apart(self, other: Place) -> bool {
-        self.slot == NO_BUFFER || other.slot == NO_BUFFER || self.slot != other.slot
+        self.slot != other.slot || self.slot == NO_BUFFER
     }
 }
 
@@ -212,6 +212,17 @@ impl<T: Scalar> Executor<T> {
         memory::passes(self.graph.insts.len(), self.fused.as_deref())
     }
 
+    /// Each pass once, in order, as its range of instructions.
+    pub fn pass_ranges(&self) -> Vec<Range<usize>> {
+        let passes = self.passes();
+        passes
+            .iter()
+            .enumerate()
+            .filter(|(i, (first, _))| i == first)
+            .map(|(_, &(first, last))| first..last + 1)
+            .collect()
+    }
+
     /// The graph this executor runs.
     pub fn graph(&self) -> &Graph {
         &self.graph
@@ -269,7 +280,7 @@ impl<T: Scalar> Executor<T> {
                 Resolved { out: place[inst.out.0], args, work: slot.map(|slot| Place { slot, len }) }
             })
             .collect();
-        assert_apart(&self.graph, &self.passes(), &place, &resolved);
+        assert_apart(&self.graph, &self.pass_ranges(), &place, &resolved);
         self.sets.push(BufferSet { batch, data, place, resolved, dims, matrix });
         self.active = self.sets.len() - 1;
     }
@@ -312,7 +323,7 @@ impl<T: Scalar> Executor<T> {
     #[inline]
     pub fn slice<'a>(&'a self, id: ValueId, params: &'a [ArrayD<T>]) -> &'a [T] {
         match self.param_index[id.0] {
-            Some(i) => params[i].as_slice().expect("parameters are stored row-major"),
+            Some(i) => param_values(params, i),
             None => self.sets[self.active].get(id),
         }
     }
@@ -375,7 +386,7 @@ impl<T: Scalar> Executor<T> {
         // space and its operands lie apart (`assert_apart` checked it for its pass), and
         // each is viewed once.
         let arg = |k: usize| match args[k].0 {
-            Source::Param(p) => params[p].as_slice().expect("parameters are stored row-major"),
+            Source::Param(p) => param_values(params, p),
             Source::Buffer(b) => unsafe { pass.read(b) },
         };
         let cols = |k: usize| args[k].1.1;
@@ -413,7 +424,7 @@ impl<T: Scalar> Executor<T> {
         // SAFETY (each `read` and `write` below): the pass's outputs lie apart from one
         // another and from the values it reads (`assert_apart`), and each is viewed once.
         let read = |id: ValueId| match param_index[id.0] {
-            Some(i) => params[i].as_slice().expect("parameters are stored row-major"),
+            Some(i) => param_values(params, i),
             None => unsafe { pass.read(place[id.0]) },
         };
         match f {
@@ -466,18 +477,23 @@ impl<T: Scalar> Executor<T> {
     }
 }
 
+/// Parameter `i`'s values, row-major.
+#[inline]
+fn param_values<T>(params: &[ArrayD<T>], i: usize) -> &[T] {
+    params[i].as_slice().expect("parameters are stored row-major")
+}
+
 /// Checks what `Pass` relies on: each pass's outputs and working space lie apart from one
 /// another and from every value the pass reads that it does not write itself.
-fn assert_apart(graph: &Graph, passes: &[(usize, usize)], place: &[Place], resolved: &[Resolved]) {
-    for (_, &(first, last)) in passes.iter().enumerate().filter(|(i, (first, _))| i == first) {
-        let insts = first..=last;
+fn assert_apart(graph: &Graph, passes: &[Range<usize>], place: &[Place], resolved: &[Resolved]) {
+    for insts in passes {
         let written = |v: ValueId| insts.clone().any(|i| graph.insts[i].out == v);
         let writes: Vec<Place> =
             insts.clone().flat_map(|i| [Some(resolved[i].out), resolved[i].work]).flatten().collect();
         let reads = insts.clone().flat_map(|i| graph.insts[i].args.iter()).filter(|v| !written(**v));
         let apart = writes.iter().enumerate().all(|(k, w)| writes[k + 1..].iter().all(|o| w.apart(*o)))
             && reads.into_iter().all(|v| writes.iter().all(|w| w.apart(place[v.0])));
-        assert!(apart, "the pass of instructions {first}..={last} writes a buffer it reads: the buffer plan is wrong");
+        assert!(apart, "the pass of instructions {insts:?} writes a buffer it reads: the buffer plan is wrong");
     }
 }
 
@@ -524,7 +540,7 @@ mod tests {
         let mut exec = Executor::<f64>::new(&graph).fused().sharing(vec![(graph.loss, last)]);
         // The planner's own layout passes the check.
         exec.prepare(4);
-        let passes = exec.passes();
+        let passes = exec.pass_ranges();
         let set = &mut exec.sets[0];
         let (i, read) = (set.resolved.iter().enumerate())
             .filter(|(_, r)| r.out.slot != NO_BUFFER)
