@@ -99,7 +99,9 @@ impl<T> BufferSet<T> {
 /// The buffers of a set while one pass runs. A pass's outputs and working space lie in
 /// buffers apart from one another and from those of the values it reads (`assert_apart`,
 /// at each batch size), so a pass can write its outputs while it reads its inputs; all
-/// its views are taken from one pointer to the buffers.
+/// its views are taken from one pointer to the buffers. Every place with a buffer lies
+/// inside it (`assert_inside`, at each batch size) and buffers never change length, so
+/// a view is taken without a check.
 struct Pass<'a, T> {
     buffers: *mut Vec<T>,
     count: usize,
@@ -113,45 +115,43 @@ impl<'a, T> Pass<'a, T> {
         Pass { buffers: buffers.as_mut_ptr(), count: buffers.len(), set: std::marker::PhantomData }
     }
 
-    /// The first element of the buffer at `p`, and the buffer's length.
+    /// The first element of the buffer at `p`, which has one.
     #[inline]
-    fn buffer(&self, p: Place) -> (*mut T, usize) {
-        assert!(p.slot < self.count, "a value an instruction reads or writes has a buffer");
-        // SAFETY: `slot` is one of the set's buffers (asserted), borrowed mutably by the
-        // pass; the reference to its vector (not its elements) lives for this call only.
-        let buffer = unsafe { &mut *self.buffers.add(p.slot) };
-        (buffer.as_mut_ptr(), buffer.len())
+    fn first(&self, p: Place) -> *mut T {
+        debug_assert!(p.slot < self.count, "a value with a buffer names one of the set");
+        // SAFETY: every place with a buffer names one of the set's buffers
+        // (`assert_inside`), borrowed mutably by the pass; the reference to its vector
+        // (not its elements) lives for this call only.
+        unsafe { (*self.buffers.add(p.slot)).as_mut_ptr() }
     }
 
     /// The elements at `p`, to read.
     ///
     /// # Safety
-    /// No view `write` gave while this one is alive overlaps `p`.
+    /// `p` is a place of the set these buffers belong to, and no view `write` gave while
+    /// this one is alive overlaps it.
     #[inline]
     unsafe fn read(&self, p: Place) -> &[T] {
         if p.slot == NO_BUFFER {
             return &[];
         }
-        let (first, len) = self.buffer(p);
-        assert!(p.len <= len, "a buffer holds its value");
-        // SAFETY: inside the buffer (asserted), which the pass borrows mutably; nothing
-        // written overlaps it (the caller's promise).
-        unsafe { std::slice::from_raw_parts(first, p.len) }
+        // SAFETY: inside its buffer (`assert_inside`), which the pass borrows mutably;
+        // nothing written overlaps it (the caller's promise).
+        unsafe { std::slice::from_raw_parts(self.first(p), p.len) }
     }
 
     /// The elements at `p`, to write: an output or working space of the pass.
     ///
     /// # Safety
-    /// No other view this pass gave while this one is alive overlaps `p`.
+    /// `p` is a place of the set these buffers belong to, and no other view this pass
+    /// gave while this one is alive overlaps it.
     #[inline]
     #[allow(clippy::mut_from_ref)]
     unsafe fn write(&self, p: Place) -> &mut [T] {
         assert!(p.slot != NO_BUFFER, "a value an instruction writes has a buffer: no range cuts a fused pass");
-        let (first, len) = self.buffer(p);
-        assert!(p.len <= len, "a buffer holds its value");
-        // SAFETY: inside the buffer (asserted), which the pass borrows mutably; no other
-        // view overlaps it (the caller's promise).
-        unsafe { std::slice::from_raw_parts_mut(first, p.len) }
+        // SAFETY: inside its buffer (`assert_inside`), which the pass borrows mutably; no
+        // other view overlaps it (the caller's promise).
+        unsafe { std::slice::from_raw_parts_mut(self.first(p), p.len) }
     }
 }
 
@@ -262,7 +262,7 @@ impl<T: Scalar> Executor<T> {
             })
             .collect();
         let layout = memory::layout(&self.graph, self.fused.as_deref(), self.reads.as_deref(), &len, &work);
-        let data = layout.capacity.iter().map(|&c| vec![T::zero(); c]).collect();
+        let data: Vec<Vec<T>> = layout.capacity.iter().map(|&c| vec![T::zero(); c]).collect();
         let place: Vec<Place> =
             layout.slot.iter().zip(&len).map(|(s, &len)| Place { slot: s.unwrap_or(NO_BUFFER), len }).collect();
         let resolved: Vec<Resolved> = self
@@ -280,6 +280,7 @@ impl<T: Scalar> Executor<T> {
                 Resolved { out: place[inst.out.0], args, work: slot.map(|slot| Place { slot, len }) }
             })
             .collect();
+        assert_inside(&data, &place, &resolved);
         assert_apart(&self.graph, &self.pass_ranges(), &place, &resolved);
         self.sets.push(BufferSet { batch, data, place, resolved, dims, matrix });
         self.active = self.sets.len() - 1;
@@ -360,86 +361,21 @@ impl<T: Scalar> Executor<T> {
     /// Runs the instructions in `range` (indices into the graph's instruction list),
     /// as fused passes where fusion is on and a pass lies wholly inside `range`.
     pub fn run(&mut self, params: &[ArrayD<T>], range: Range<usize>) {
+        let BufferSet { data, resolved, place, .. } = &mut self.sets[self.active];
+        let insts = &self.graph.insts;
+        let pass = Pass::over(data);
         let mut i = range.start;
         while i < range.end {
             let fused = self.fused.as_ref().and_then(|plan| plan[i]).filter(|f| i + f.instructions() <= range.end);
             match fused {
                 Some(f) => {
-                    self.run_fused(params, f);
+                    run_fused(insts, &self.param_index, place, &pass, params, f);
                     i += f.instructions();
                 }
                 None => {
-                    self.run_one(params, i);
+                    run_one(&insts[i], &resolved[i], &pass, params);
                     i += 1;
                 }
-            }
-        }
-    }
-
-    /// Runs instruction `i` alone.
-    fn run_one(&mut self, params: &[ArrayD<T>], i: usize) {
-        let inst = &self.graph.insts[i];
-        let BufferSet { data, resolved, .. } = &mut self.sets[self.active];
-        let Resolved { out, work, args } = resolved[i];
-        let pass = Pass::over(data);
-        // SAFETY (each `read` and `write` below): the instruction's output, its working
-        // space and its operands lie apart (`assert_apart` checked it for its pass), and
-        // each is viewed once.
-        let arg = |k: usize| match args[k].0 {
-            Source::Param(p) => param_values(params, p),
-            Source::Buffer(b) => unsafe { pass.read(b) },
-        };
-        let cols = |k: usize| args[k].1.1;
-        let operand = |k: usize, transposed: bool| kernels::Operand { values: arg(k), shape: args[k].1, transposed };
-        let scalar = |k: usize| arg(k).first().copied().unwrap_or_else(T::nan);
-        let o = unsafe { pass.write(out) };
-        match &inst.op {
-            Op::MatMul { transpose_a, transpose_b } => {
-                let scratch = work.map_or(&mut [][..], |w| unsafe { pass.write(w) });
-                kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, scratch)
-            }
-            Op::Add => kernels::add(arg(0), arg(1), o),
-            Op::Mul => kernels::mul(arg(0), arg(1), o),
-            Op::Penalty { l1, l2 } => o.fill(kernels::penalty(*l1, *l2, arg(0))),
-            Op::PenaltyGrad { l1, l2 } => kernels::penalty_grad(*l1, *l2, arg(0), scalar(1), o),
-            Op::Broadcast => kernels::broadcast(arg(0), o),
-            Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
-            Op::Activate(f) => kernels::activate(*f, arg(0), o),
-            Op::ActivateGrad(f) => kernels::activate_grad(*f, arg(0), arg(1), arg(2), o),
-            Op::Softmax => kernels::softmax(arg(0), cols(0), o),
-            Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
-            Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
-            Op::LossGrad(l) => kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
-            Op::LogitsLossGrad(l) => kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
-            Op::Constant(c) => o.fill(T::of_f64(*c)),
-        }
-    }
-
-    /// Runs a fused pass.
-    fn run_fused(&mut self, params: &[ArrayD<T>], f: fusion::Fused) {
-        let insts = &self.graph.insts;
-        let param_index = &self.param_index;
-        let BufferSet { data, place, .. } = &mut self.sets[self.active];
-        let pass = Pass::over(data);
-        // SAFETY (each `read` and `write` below): the pass's outputs lie apart from one
-        // another and from the values it reads (`assert_apart`), and each is viewed once.
-        let read = |id: ValueId| match param_index[id.0] {
-            Some(i) => param_values(params, i),
-            None => unsafe { pass.read(place[id.0]) },
-        };
-        match f {
-            fusion::Fused::BiasActivation { at, activation } => {
-                let (bias, add) = (insts[at].args[0], &insts[at + 1]);
-                let m = *add.args.iter().find(|a| **a != insts[at].out).expect("the plan checked the add");
-                let pre = unsafe { pass.write(place[add.out.0]) };
-                let out = activation.map_or(&mut [][..], |_| unsafe { pass.write(place[insts[at + 2].out.0]) });
-                kernels::bias_activate(read(m), read(bias), activation, pre, out);
-            }
-            fusion::Fused::ActivationGradSum { at, activation } => {
-                let (grad, sum) = (&insts[at], &insts[at + 1]);
-                let (g, sums) = unsafe { (pass.write(place[grad.out.0]), pass.write(place[sum.out.0])) };
-                let arg = |k: usize| read(grad.args[k]);
-                kernels::activate_grad_sum_rows(activation, arg(0), arg(1), arg(2), g, sums);
             }
         }
     }
@@ -477,10 +413,89 @@ impl<T: Scalar> Executor<T> {
     }
 }
 
+/// Runs one instruction alone, its operands resolved as `r`, on the buffers of `pass`
+/// (the set `r` was resolved for).
+#[inline(always)]
+fn run_one<T: Scalar>(inst: &crate::ir::Inst, r: &Resolved, pass: &Pass<'_, T>, params: &[ArrayD<T>]) {
+    let Resolved { out, work, args } = r;
+    // SAFETY (each `read` and `write` below): the places are the set's; the instruction's
+    // output, its working space and its operands lie apart (`assert_apart` checked it for
+    // its pass), and each is viewed once, for this instruction only.
+    let arg = |k: usize| match args[k].0 {
+        Source::Param(p) => param_values(params, p),
+        Source::Buffer(b) => unsafe { pass.read(b) },
+    };
+    let cols = |k: usize| args[k].1.1;
+    let operand = |k: usize, transposed: bool| kernels::Operand { values: arg(k), shape: args[k].1, transposed };
+    let scalar = |k: usize| arg(k).first().copied().unwrap_or_else(T::nan);
+    let o = unsafe { pass.write(*out) };
+    match &inst.op {
+        Op::MatMul { transpose_a, transpose_b } => {
+            let scratch = work.map_or(&mut [][..], |w| unsafe { pass.write(w) });
+            kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, scratch)
+        }
+        Op::Add => kernels::add(arg(0), arg(1), o),
+        Op::Mul => kernels::mul(arg(0), arg(1), o),
+        Op::Penalty { l1, l2 } => o.fill(kernels::penalty(*l1, *l2, arg(0))),
+        Op::PenaltyGrad { l1, l2 } => kernels::penalty_grad(*l1, *l2, arg(0), scalar(1), o),
+        Op::Broadcast => kernels::broadcast(arg(0), o),
+        Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
+        Op::Activate(f) => kernels::activate(*f, arg(0), o),
+        Op::ActivateGrad(f) => kernels::activate_grad(*f, arg(0), arg(1), arg(2), o),
+        Op::Softmax => kernels::softmax(arg(0), cols(0), o),
+        Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
+        Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
+        Op::LossGrad(l) => kernels::loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
+        Op::LogitsLossGrad(l) => kernels::logits_loss_grad(*l, arg(0), cols(0), arg(1), cols(1), scalar(2), o),
+        Op::Constant(c) => o.fill(T::of_f64(*c)),
+    }
+}
+
+/// Runs a fused pass on the buffers of `pass`, whose values lie at `place`.
+fn run_fused<T: Scalar>(
+    insts: &[crate::ir::Inst],
+    param_index: &[Option<usize>],
+    place: &[Place],
+    pass: &Pass<'_, T>,
+    params: &[ArrayD<T>],
+    f: fusion::Fused,
+) {
+    // SAFETY (each `read` and `write` below): the places are the set's; the
+    // pass's outputs lie apart from one another and from the values it reads
+    // (`assert_apart`), and each is viewed once.
+    let read = |id: ValueId| match param_index[id.0] {
+        Some(i) => param_values(params, i),
+        None => unsafe { pass.read(place[id.0]) },
+    };
+    match f {
+        fusion::Fused::BiasActivation { at, activation } => {
+            let (bias, add) = (insts[at].args[0], &insts[at + 1]);
+            let m = *add.args.iter().find(|a| **a != insts[at].out).expect("the plan checked the add");
+            let pre = unsafe { pass.write(place[add.out.0]) };
+            let out = activation.map_or(&mut [][..], |_| unsafe { pass.write(place[insts[at + 2].out.0]) });
+            kernels::bias_activate(read(m), read(bias), activation, pre, out);
+        }
+        fusion::Fused::ActivationGradSum { at, activation } => {
+            let (grad, sum) = (&insts[at], &insts[at + 1]);
+            let (g, sums) = unsafe { (pass.write(place[grad.out.0]), pass.write(place[sum.out.0])) };
+            let arg = |k: usize| read(grad.args[k]);
+            kernels::activate_grad_sum_rows(activation, arg(0), arg(1), arg(2), g, sums);
+        }
+    }
+}
+
 /// Parameter `i`'s values, row-major.
 #[inline]
 fn param_values<T>(params: &[ArrayD<T>], i: usize) -> &[T] {
     params[i].as_slice().expect("parameters are stored row-major")
+}
+
+/// Checks what `Pass` relies on to take views unchecked: every value with a buffer, and
+/// every working space, lies inside its buffer.
+fn assert_inside<T>(data: &[Vec<T>], place: &[Place], resolved: &[Resolved]) {
+    let inside = |p: &Place| p.slot == NO_BUFFER || data.get(p.slot).is_some_and(|d| p.len <= d.len());
+    let works = resolved.iter().filter_map(|r| r.work.as_ref());
+    assert!(place.iter().chain(works).all(inside), "a value lies outside its buffer: the buffer plan is wrong");
 }
 
 /// Checks what `Pass` relies on: each pass's outputs and working space lie apart from one
@@ -553,5 +568,22 @@ mod tests {
             .expect("some instruction reads a buffer");
         set.resolved[i].out.slot = read.slot;
         assert_apart(&exec.graph, &passes, &set.place, &set.resolved);
+    }
+
+    /// `Pass` takes its views unchecked, relying on `assert_inside`: a plan that puts a
+    /// value outside its buffer is refused before anything runs.
+    #[test]
+    #[should_panic(expected = "outside its buffer")]
+    fn a_plan_that_puts_a_value_outside_its_buffer_is_refused() {
+        let (program, _) =
+            crate::compile("model m { input 2\n dense 3\n loss mse }", crate::Syntax::Nn).expect("compiles");
+        let graph = differentiate(&program.graph).expect("differentiates");
+        let mut exec = Executor::<f32>::new(&graph);
+        // The planner's own layout passes the check.
+        exec.prepare(4);
+        let set = &mut exec.sets[0];
+        let held = set.place.iter().position(|p| p.slot != NO_BUFFER).expect("some value has a buffer");
+        set.place[held].len = set.data[set.place[held].slot].len() + 1;
+        assert_inside(&set.data, &set.place, &set.resolved);
     }
 }
