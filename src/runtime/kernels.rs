@@ -162,17 +162,29 @@ fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
 
 /// out = a · b summed directly: the same sums as matrixmultiply's FMA kernel (one fused
 /// multiply-add per term, in k order, from zero), without its packing buffers or views.
+/// Rows are found by index, not `chunks_exact_mut(n)`, whose division costs more than
+/// these sums.
 #[inline(always)]
 fn tiny_product<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], k: usize) {
     let ((ar, ac), (br, bc)) = (a.strides(), b.strides());
-    let n = b.dims().1;
-    for (i, row) in out.chunks_exact_mut(n.max(1)).enumerate() {
-        for (j, o) in row.iter_mut().enumerate() {
+    let (m, n) = (a.dims().0, b.dims().1);
+    if k == 1 {
+        // An outer product (a weight's gradient from one example): one term per sum.
+        for i in 0..m {
+            let x = a.values[i * ar];
+            for (j, o) in out[i * n..(i + 1) * n].iter_mut().enumerate() {
+                *o = x.mul_add(b.values[j * bc], T::zero());
+            }
+        }
+        return;
+    }
+    for i in 0..m {
+        for j in 0..n {
             let mut acc = T::zero();
             for p in 0..k {
                 acc = a.values[i * ar + p * ac].mul_add(b.values[p * br + j * bc], acc);
             }
-            *o = acc;
+            out[i * n + j] = acc;
         }
     }
 }
@@ -186,8 +198,12 @@ fn tiny_product_fma<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], k: u
 }
 
 /// Whether every element is finite: x·0 is 0 for finite x and NaN otherwise, summed in
-/// eight independent lanes so that the scan runs at memory speed.
+/// eight independent lanes so that the scan runs at memory speed (a short slice is
+/// looked at element by element).
 pub fn all_finite<T: Scalar>(s: &[T]) -> bool {
+    if s.len() < 16 {
+        return s.iter().all(|x| x.is_finite());
+    }
     let mut lanes = [T::zero(); 8];
     let chunks = s.chunks_exact(8);
     let rest = chunks.remainder();
@@ -459,7 +475,6 @@ fn class_index<T: Scalar>(t: T, k: usize) -> Option<usize> {
 /// The loss of predictions `p` against targets `t` (rows of `p_cols` and `t_cols`
 /// values), as a mean over the batch.
 pub fn loss<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols: usize) -> T {
-    let rows_n = T::of_f64((p.len() / p_cols.max(1)) as f64);
     let elems = T::of_f64(p.len() as f64);
     let (zero, one, half) = (T::zero(), T::one(), T::of_f64(0.5));
     let pairs = p.iter().copied().zip(t.iter().copied());
@@ -486,14 +501,13 @@ pub fn loss<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols: usiz
             .fold(zero, |sum, (pr, tr)| sum - class_index(tr[0], pr.len()).map_or(T::nan(), |c| clip(pr[c]).ln())),
     };
     match kind {
-        Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => sum / rows_n,
+        Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => sum / row_count(p, p_cols),
         _ => sum / elems,
     }
 }
 
 /// The loss's gradient with respect to `p`, times `dl`. Zero where `p` was clipped.
 pub fn loss_grad<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols: usize, dl: T, out: &mut [T]) {
-    let rows_n = T::of_f64((p.len() / p_cols.max(1)) as f64);
     let elems = T::of_f64(p.len() as f64);
     let (zero, one, two) = (T::zero(), T::one(), T::of_f64(2.0));
     let sign = |e: T| {
@@ -506,6 +520,7 @@ pub fn loss_grad<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols:
         }
     };
     if kind == Loss::SparseCategoricalCrossentropy {
+        let rows_n = row_count(p, p_cols);
         for ((pr, tr), or) in rows(p, p_cols).zip(rows(t, t_cols)).zip(rows_mut(out, p_cols)) {
             or.fill(zero);
             match class_index(tr[0], pr.len()) {
@@ -531,9 +546,16 @@ pub fn loss_grad<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols:
         }
         Loss::BinaryCrossentropyLogits => each_pair(p, t, out, |z, t| dl * (sigmoid(z) - t) / elems),
         Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => {
+            let rows_n = row_count(p, p_cols);
             each_pair(p, t, out, |p, t| if inside_clip(p) { -dl * t / p / rows_n } else { zero })
         }
     }
+}
+
+/// The number of rows of a row-major matrix with `cols` columns, as a float: computed only
+/// where a loss averages over rows (an integer division costs more than a tiny loss).
+fn row_count<T: Scalar>(m: &[T], cols: usize) -> T {
+    T::of_f64((m.len() / cols.max(1)) as f64)
 }
 
 /// out[i] = f(a[i], b[i]).
@@ -547,7 +569,7 @@ fn each_pair<T: Copy>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) {
 /// cross-entropy (`dl (p sum(t) - t) / rows` per row, t one-hot for sparse targets) or
 /// sigmoid + binary cross-entropy (`dl (p - t) / elements`), given the probabilities `p`.
 pub fn logits_loss_grad<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], t_cols: usize, dl: T, out: &mut [T]) {
-    let rows_n = T::of_f64((p.len() / p_cols.max(1)) as f64);
+    let rows_n = row_count(p, p_cols);
     let elems = T::of_f64(p.len() as f64);
     match kind {
         Loss::CategoricalCrossentropy => {
@@ -590,7 +612,7 @@ mod tests {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
-        for (m, k, n) in [(1, 2, 3), (3, 1, 1), (2, 5, 4), (7, 3, 2)] {
+        for (m, k, n) in [(1, 2, 3), (3, 1, 1), (2, 1, 3), (2, 5, 4), (7, 3, 2)] {
             let a: Vec<f64> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f64> = (0..k * n).map(|_| next()).collect();
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
