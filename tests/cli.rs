@@ -362,6 +362,18 @@ fn timing_reports_the_loop_on_standard_error_and_leaves_the_trace_alone() {
     assert!(line.starts_with("timing: training loop "), "{line}");
     assert!(line.contains(&format!(" s for {epochs} epochs, ")), "{line}");
     assert!(line.contains(" steps/s); whole run "), "{line}");
+    // A run that ends before its last planned epoch (early stopping, a pause) is timed to
+    // where it ended, over the epochs it ran.
+    for args in [
+        &["run", "specs/breast_cancer.nn", "-q", "--timing"][..],
+        &["run", "specs/xor.nn", "-q", "--timing", "--stop-after", "5"],
+    ] {
+        let out = nnc(args);
+        let (line, epochs) = (stderr(&out), stdout(&out).lines().filter(|l| l.starts_with("epoch ")).count());
+        let secs: f64 =
+            line.strip_prefix("timing: training loop ").and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
+        assert!(secs > 0.0 && line.contains(&format!(" s for {epochs} epochs, ")), "{args:?}: {line}");
+    }
     // On Linux the process's own high-water mark: a few MB for this net, not the test
     // runner's image it was forked from.
     if cfg!(target_os = "linux") {
