@@ -358,10 +358,32 @@ pub fn activate_grad<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: 
     })
 }
 
+/// Fused passes over at least this many elements run on every thread, cut into halves
+/// down to pieces of `PARALLEL_PIECE`: each element is computed alone and each column's
+/// sum is added in row order however the work is cut, so the bits are the same.
+const PARALLEL_MIN: usize = 1 << 15;
+/// The smallest piece of a fused pass a thread is handed.
+const PARALLEL_PIECE: usize = 1 << 14;
+
+/// Whether a pass over `len` elements is cut for threads.
+fn cut_for_threads(len: usize) -> bool {
+    len >= PARALLEL_MIN && len >= 2 * PARALLEL_PIECE && threads() > 1
+}
+
 /// pre = m + bias (the bias added to every row of `m`), and out = f(pre) when `f` is
-/// given: the add and the activation in one pass.
+/// given: the add and the activation in one pass; a large pass in halves of whole rows
+/// side by side.
 pub fn bias_activate<T: Scalar>(m: &[T], bias: &[T], f: Option<Activation>, pre: &mut [T], out: &mut [T]) {
     let cols = bias.len();
+    if cols > 0 && m.len() >= 2 * cols && cut_for_threads(m.len()) {
+        let half = m.len() / cols / 2 * cols;
+        let (m1, m2) = m.split_at(half);
+        let (p1, p2) = pre.split_at_mut(half);
+        // Without an activation `out` is empty.
+        let (o1, o2) = out.split_at_mut(half.min(out.len()));
+        rayon::join(|| bias_activate(m1, bias, f, p1, o1), || bias_activate(m2, bias, f, p2, o2));
+        return;
+    }
     let Some(f) = f else {
         for (mr, pr) in rows(m, cols).zip(rows_mut(pre, cols)) {
             add(mr, bias, pr);
@@ -379,9 +401,16 @@ pub fn bias_activate<T: Scalar>(m: &[T], bias: &[T], f: Option<Activation>, pre:
 }
 
 /// out = f'(x) · dy, and sums = the sum of out's rows (added in row order): the
-/// activation gradient and the bias gradient in one pass.
+/// activation gradient and the bias gradient in one pass. A large pass runs on every
+/// thread in two: the gradient in halves of the elements, then the sums in halves of the
+/// columns, each column still added in row order.
 pub fn activate_grad_sum_rows<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: &mut [T], sums: &mut [T]) {
     let cols = sums.len();
+    if cols > 0 && cut_for_threads(out.len()) {
+        activate_grad_cut(f, x, y, dy, out);
+        sum_columns_cut(out, cols, 0, sums);
+        return;
+    }
     sums.fill(T::zero());
     let inputs = rows(x, cols).zip(rows(y, cols)).zip(rows(dy, cols));
     with_activation!(f, relu_grad, |f| move |x, y| activation_grad(f, x, y), |g| {
@@ -392,6 +421,35 @@ pub fn activate_grad_sum_rows<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[
             }
         }
     })
+}
+
+/// `activate_grad` in halves side by side, down to pieces of `PARALLEL_PIECE` elements.
+fn activate_grad_cut<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: &mut [T]) {
+    if out.len() < 2 * PARALLEL_PIECE {
+        return activate_grad(f, x, y, dy, out);
+    }
+    let half = out.len() / 2;
+    let (o1, o2) = out.split_at_mut(half);
+    let ((x1, x2), (y1, y2), (d1, d2)) = (x.split_at(half), y.split_at(half), dy.split_at(half));
+    rayon::join(|| activate_grad_cut(f, x1, y1, d1, o1), || activate_grad_cut(f, x2, y2, d2, o2));
+}
+
+/// sums[j] = the sum of column `first + j` of `m` (rows of `cols`), added in row order;
+/// halves of the columns side by side while each half covers `PARALLEL_PIECE` elements.
+fn sum_columns_cut<T: Scalar>(m: &[T], cols: usize, first: usize, sums: &mut [T]) {
+    let rows_n = m.len() / cols;
+    if sums.len() >= 2 && rows_n * sums.len() >= 2 * PARALLEL_PIECE {
+        let half = sums.len() / 2;
+        let (s1, s2) = sums.split_at_mut(half);
+        rayon::join(|| sum_columns_cut(m, cols, first, s1), || sum_columns_cut(m, cols, first + half, s2));
+        return;
+    }
+    sums.fill(T::zero());
+    for row in rows(m, cols) {
+        for (s, &v) in sums.iter_mut().zip(&row[first..]) {
+            *s = *s + v;
+        }
+    }
 }
 
 /// out = a · b, elementwise.
@@ -598,6 +656,37 @@ pub fn logits_loss_grad<T: Scalar>(kind: Loss, p: &[T], p_cols: usize, t: &[T], 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::threads::set_threads;
+
+    /// The fused bias + activation and activation-gradient + bias-gradient passes give the
+    /// same bits on one thread and on two, where a large pass is cut (rows and columns
+    /// of odd counts, so that no cut is even), and the bias gradient is each column's sum.
+    #[test]
+    fn fused_passes_cut_for_threads_have_the_same_bits() {
+        let (rows, cols) = (301, 257);
+        let value = |i: usize, seed: usize| ((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0 - 1.0;
+        let values = |n: usize, seed: usize| (0..n).map(|i| value(i, seed)).collect::<Vec<f32>>();
+        let (m, bias, y, dy) = (values(rows * cols, 1), values(cols, 2), values(rows * cols, 3), values(rows * cols, 4));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let run = |threads: usize, f: Option<Activation>| {
+            set_threads(threads);
+            let (mut pre, mut out) = (vec![0.0; rows * cols], vec![0.0; if f.is_some() { rows * cols } else { 0 }]);
+            bias_activate(&m, &bias, f, &mut pre, &mut out);
+            let (mut grad, mut sums) = (vec![0.0; rows * cols], vec![0.0; cols]);
+            activate_grad_sum_rows(f.unwrap_or(Activation::Tanh), &m, &y, &dy, &mut grad, &mut sums);
+            set_threads(1);
+            (bits(&pre), bits(&out), bits(&grad), sums)
+        };
+        set_threads(2);
+        assert!(cut_for_threads(rows * cols), "the passes are large enough to be cut");
+        set_threads(1);
+        for f in [Some(Activation::Relu), Some(Activation::Sigmoid), None] {
+            let (one, two) = (run(1, f), run(2, f));
+            assert!(one == two, "{f:?}");
+            let column: f32 = (0..rows).map(|r| f32::from_bits(one.2[r * cols + 5])).fold(0.0, |s, v| s + v);
+            assert_eq!(one.3[5].to_bits(), column.to_bits(), "{f:?}");
+        }
+    }
 
     /// The direct product with and without the FMA instruction, on every transposition
     /// and a few shapes: the same bits (and the FMA path is the one this machine takes).
