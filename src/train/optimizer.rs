@@ -185,10 +185,6 @@ impl<T: Scalar> Rule<T> {
     /// `apply` a piece of `PARALLEL_PIECE` elements at a time, checking each piece's new
     /// values while they are still in cache; returns whether all are finite.
     fn apply_checked(self, mut p: &mut [T], mut g: &[T], mut s1: &mut [T], mut s2: &mut [T]) -> bool {
-        if p.len() <= PARALLEL_PIECE {
-            self.apply(p, g, s1, s2);
-            return all_finite(p);
-        }
         let mut finite = true;
         while !p.is_empty() {
             let k = p.len().min(PARALLEL_PIECE);
@@ -246,7 +242,11 @@ impl<T: Scalar> StepUpdate<T> {
         let (first, second) = rule.buffers();
         let s1: &mut [T] = if first { flat(&mut state.first[i]) } else { &mut [] };
         let s2: &mut [T] = if second { flat(&mut state.second[i]) } else { &mut [] };
-        if p.len() >= PARALLEL_MIN && threads() > 1 {
+        if p.len() <= PARALLEL_PIECE {
+            // One piece (the tutorial's parameters): no pieces to cut.
+            rule.apply(p, grad, s1, s2);
+            all_finite(p)
+        } else if p.len() >= PARALLEL_MIN && threads() > 1 {
             rule.apply_split(p, grad, s1, s2)
         } else {
             rule.apply_checked(p, grad, s1, s2)
