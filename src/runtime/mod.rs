@@ -6,6 +6,7 @@
 //! Parameters live outside the executor (the training loop owns and updates them) and
 //! are passed in by reference on each run. The runtime never sees syntax.
 
+pub mod flat;
 pub mod fusion;
 pub mod kernels;
 pub mod memory;
@@ -487,7 +488,7 @@ fn run_fused<T: Scalar>(
 /// Parameter `i`'s values, row-major.
 #[inline]
 fn param_values<T>(params: &[ArrayD<T>], i: usize) -> &[T] {
-    params[i].as_slice().expect("parameters are stored row-major")
+    flat::values(&params[i])
 }
 
 /// Checks what `Pass` relies on to take views unchecked: every value with a buffer, and

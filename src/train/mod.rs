@@ -18,6 +18,7 @@ use crate::autodiff::{AutodiffError, differentiate};
 use crate::data::{Dataset, Shuffler, Splits, gather};
 use crate::ir::{DType, Def, Graph, ValueId};
 use crate::program::{GradientMode, Metric, Program, TrainConfig};
+use crate::runtime::flat::{values, values_mut};
 use crate::runtime::kernels::all_finite;
 use crate::runtime::{Executor, Scalar};
 use crate::syntax::ast::Span;
@@ -219,11 +220,6 @@ fn from_f64<T: Scalar>(arrays: &[ArrayD<f64>]) -> Vec<ArrayD<T>> {
     arrays.iter().map(|a| a.mapv(T::of_f64)).collect()
 }
 
-/// A parameter's values, row-major.
-fn flat<T>(a: &ArrayD<T>) -> &[T] {
-    a.as_slice().expect("parameters are stored row-major")
-}
-
 /// Parameter i's gradient: where the backward pass left it in `exec` (`grad_ids[i]`),
 /// or, for forward differences and frozen parameters, in `fd`.
 fn gradient_of<'a, T: Scalar>(
@@ -234,7 +230,7 @@ fn gradient_of<'a, T: Scalar>(
 ) -> &'a [T] {
     match grad_ids.get(i).copied().flatten() {
         Some(id) => exec.buffer(id),
-        None => fd[i].as_slice().expect("gradients are stored row-major"),
+        None => values(&fd[i]),
     }
 }
 
@@ -607,8 +603,8 @@ impl<'p, T: RunType> Trainer<'p, T> {
         let grad = |i: usize| gradient_of(exec, fd, grad_ids, i);
         let updated = update(&self.cfg.optimizer, lr, &mut self.state, &mut self.params, grad, &self.trainable);
         // The update checked what it wrote; frozen parameters are checked here.
-        let finite = updated && self.frozen.iter().all(|&i| all_finite(flat(&self.params[i])));
-        if !finite && let Some(i) = self.params.iter().position(|p| !all_finite(flat(p))) {
+        let finite = updated && self.frozen.iter().all(|&i| all_finite(values(&self.params[i])));
+        if !finite && let Some(i) = self.params.iter().position(|p| !all_finite(values(p))) {
             if !self.grads_finite() {
                 let scan = if let Scan::Step(all) = scan { Scan::Held(all) } else { scan };
                 return Err(self.diverged(epoch, step, scan, sink));
@@ -619,7 +615,7 @@ impl<'p, T: RunType> Trainer<'p, T> {
         if self.level == Level::Full {
             for k in 0..self.trainable.len() {
                 let i = self.trainable[k];
-                let tensor = self.values_of(i, flat(&self.params[i]));
+                let tensor = self.values_of(i, values(&self.params[i]));
                 sink(&Event::Tensor { epoch, step, stage: Stage::Update, tensor });
             }
         }
@@ -653,7 +649,7 @@ impl<'p, T: RunType> Trainer<'p, T> {
             }
         }
         self.exec.run(&self.params, from..self.graph().insts.len());
-        if let Some(&i) = self.frozen.iter().find(|&&i| !all_finite(flat(&self.params[i]))) {
+        if let Some(&i) = self.frozen.iter().find(|&&i| !all_finite(values(&self.params[i]))) {
             return Err(self.report_divergence(epoch, step, self.graph().params[i], sink));
         }
         Ok(())
@@ -685,7 +681,7 @@ impl<'p, T: RunType> Trainer<'p, T> {
                 let i = self.trainable[k];
                 let g = match self.grad_ids.get(i).copied().flatten() {
                     Some(id) => self.exec.buffer_mut(id),
-                    None => self.grads[i].as_slice_mut().expect("gradients are stored row-major"),
+                    None => values_mut(&mut self.grads[i]),
                 };
                 g.iter_mut().for_each(|g| *g = *g * scale);
             }
@@ -801,7 +797,7 @@ impl<'p, T: RunType> Trainer<'p, T> {
         sink(&Event::Final { train: &train, validation: validation.as_ref() });
         if self.info.params <= MAX_REPORTED_PARAMS {
             for i in 0..self.params.len() {
-                sink(&Event::Param(self.values_of(i, flat(&self.params[i]))));
+                sink(&Event::Param(self.values_of(i, values(&self.params[i]))));
             }
         }
         // Free what training needed before the parameters are handed over (the executor

@@ -15,6 +15,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::program::Optimizer;
 use crate::runtime::Scalar;
+use crate::runtime::flat::values_mut;
 use crate::runtime::kernels::all_finite;
 use crate::runtime::threads::threads;
 
@@ -53,11 +54,6 @@ impl<T: Scalar> OptimizerState<T> {
         };
         OptimizerState { step: self.step, first: full(&self.first), second: full(&self.second) }
     }
-}
-
-/// A buffer as a mutable slice (buffers are row-major).
-fn flat<T>(a: &mut ArrayD<T>) -> &mut [T] {
-    a.as_slice_mut().expect("parameters and optimiser buffers are stored row-major")
 }
 
 /// Parameters of at least this many elements are updated on every thread, in halves down
@@ -237,11 +233,11 @@ impl<T: Scalar> StepUpdate<T> {
     /// value is finite.
     pub fn apply(self, state: &mut OptimizerState<T>, i: usize, param: &mut ArrayD<T>, grad: &[T]) -> bool {
         let rule = self.0;
-        let p = flat(param);
+        let p = values_mut(param);
         // Plain SGD has no state: its buffers are empty and never touched.
         let (first, second) = rule.buffers();
-        let s1: &mut [T] = if first { flat(&mut state.first[i]) } else { &mut [] };
-        let s2: &mut [T] = if second { flat(&mut state.second[i]) } else { &mut [] };
+        let s1: &mut [T] = if first { values_mut(&mut state.first[i]) } else { &mut [] };
+        let s2: &mut [T] = if second { values_mut(&mut state.second[i]) } else { &mut [] };
         if p.len() <= PARALLEL_PIECE {
             // One piece (the tutorial's parameters): no pieces to cut.
             rule.apply(p, grad, s1, s2);
