@@ -262,7 +262,7 @@ pub fn run(
 /// of the last epoch the run plans, or to the event that ends it sooner (early stopping,
 /// divergence), or else to the moment training returned (an interrupted or paused run);
 /// per-epoch validation included; loading, the final evaluation and writing files
-/// excluded. The clock is read at those ends only: a read takes 35-40 ns here, a tenth
+/// excluded. The clock is read at those ends only: a read takes 35-40 ns here, up to a tenth
 /// of a step of the tutorial's network.
 #[derive(Default)]
 struct LoopClock {

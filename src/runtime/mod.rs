@@ -97,10 +97,11 @@ impl<T> BufferSet<T> {
     }
 }
 
-/// The buffers of a set while one pass runs. A pass's outputs and working space lie in
-/// buffers apart from one another and from those of the values it reads (`assert_apart`,
-/// at each batch size), so a pass can write its outputs while it reads its inputs; all
-/// its views are taken from one pointer to the buffers. Every place with a buffer lies
+/// The buffers of a set while `Executor::run` runs passes on them. A pass's outputs and
+/// working space lie in buffers apart from one another and from those of the values it
+/// reads (`assert_apart`, at each batch size), so a pass can write its outputs while it
+/// reads its inputs; all its views are taken from one pointer to the buffers, and live
+/// only while the pass runs. Every place with a buffer lies
 /// inside it (`assert_inside`, at each batch size) and buffers never change length, so
 /// a view is taken without a check.
 struct Pass<'a, T> {
