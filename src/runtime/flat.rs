@@ -10,37 +10,40 @@ use ndarray::ArrayD;
 /// What a panic says when an array is not row-major (nnc only makes row-major ones).
 const NOT_ROW_MAJOR: &str = "parameters, gradients and optimiser buffers are stored row-major";
 
-/// Whether an array of `shape` with `strides` (in elements) is row-major, as ndarray's
-/// `is_standard_layout` decides: each element at its row-major index from the first
-/// (strides along a dimension of one element, and of an empty array, do not matter).
-/// `None` for ranks other than one and two.
-fn row_major(shape: &[usize], strides: &[isize]) -> Option<bool> {
-    match (shape, strides) {
-        (&[n], &[s]) => Some(n <= 1 || s == 1),
-        (&[r, c], &[sr, sc]) => Some(r == 0 || c == 0 || ((sc == 1 || c == 1) && (sr == c as isize || r == 1))),
-        _ => None,
-    }
+/// The number of elements of a one- or two-dimensional array, checked to be row-major
+/// as ndarray's `is_standard_layout` decides (each element at its row-major index from the
+/// first; strides along a dimension of one element, and of an empty array, do not matter).
+/// Panics if it is not; `None` for other ranks.
+#[inline]
+fn row_major_len<T>(a: &ArrayD<T>) -> Option<usize> {
+    let row_major = match (a.shape(), a.strides()) {
+        (&[n], &[s]) => n <= 1 || s == 1,
+        (&[r, c], &[sr, sc]) => r == 0 || c == 0 || ((sc == 1 || c == 1) && (sr == c as isize || r == 1)),
+        _ => return None,
+    };
+    assert!(row_major, "{NOT_ROW_MAJOR}");
+    Some(a.shape().iter().product())
 }
 
 /// The values of a row-major array, in order. Panics if it is not row-major.
 #[inline]
 pub fn values<T>(a: &ArrayD<T>) -> &[T] {
-    let shape = a.shape();
-    let Some(row_major) = row_major(shape, a.strides()) else { return a.as_slice().expect(NOT_ROW_MAJOR) };
-    assert!(row_major, "{NOT_ROW_MAJOR}");
-    // SAFETY: row-major (checked), so its elements (the product of its shape) lie in order
-    // from the first, where `as_ptr` points.
-    unsafe { std::slice::from_raw_parts(a.as_ptr(), shape.iter().product()) }
+    match row_major_len(a) {
+        // SAFETY: row-major (checked), so its `len` elements lie in order from the first,
+        // where `as_ptr` points.
+        Some(len) => unsafe { std::slice::from_raw_parts(a.as_ptr(), len) },
+        None => a.as_slice().expect(NOT_ROW_MAJOR),
+    }
 }
 
 /// The same, to change.
 #[inline]
 pub fn values_mut<T>(a: &mut ArrayD<T>) -> &mut [T] {
-    let Some(row_major) = row_major(a.shape(), a.strides()) else { return a.as_slice_mut().expect(NOT_ROW_MAJOR) };
-    assert!(row_major, "{NOT_ROW_MAJOR}");
-    let len = a.shape().iter().product();
-    // SAFETY: as in `values`; the array is borrowed mutably, so nothing else views it.
-    unsafe { std::slice::from_raw_parts_mut(a.as_mut_ptr(), len) }
+    match row_major_len(a) {
+        // SAFETY: as in `values`; the array is borrowed mutably, so nothing else views it.
+        Some(len) => unsafe { std::slice::from_raw_parts_mut(a.as_mut_ptr(), len) },
+        None => a.as_slice_mut().expect(NOT_ROW_MAJOR),
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, linalg::general_mat_mul};
 use crate::ir::op::CLIP_EPS;
 use crate::ir::{Activation, Loss};
 use crate::runtime::scalar::Scalar;
-use crate::runtime::threads::threads;
+use crate::runtime::threads::{PIECE, threads, worth_cutting};
 
 /// Products of at least this many multiply-adds go through `gemm` (AVX-512 kernels, and
 /// threads); smaller ones stay on `matrixmultiply`, whose summation order the tutorial's
@@ -359,27 +359,20 @@ pub fn activate_grad<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: 
 }
 
 /// A bias + activation pass over at least this many elements runs on every thread, cut
-/// into halves down to pieces of `PARALLEL_PIECE`. Each element of a fused pass is
+/// into halves down to pieces of `threads::PIECE`. Each element of a fused pass is
 /// computed alone, and each column's sum (a bias gradient) is added in row order, however
 /// the work is cut: the bits are the same on any thread count.
 const PARALLEL_MIN: usize = 1 << 15;
 /// The same for an activation-gradient + bias-gradient pass, which on threads takes two
 /// sweeps instead of one: at W3's 2^15 elements it was slower, at W4's 2^18 faster.
 const PARALLEL_MIN_TWO_SWEEPS: usize = 1 << 17;
-/// The smallest piece of a fused pass a thread is handed.
-const PARALLEL_PIECE: usize = 1 << 14;
-
-/// Whether a pass over `len` elements is cut for threads, given the least worth cutting.
-fn cut_for_threads(len: usize, least: usize) -> bool {
-    len >= least && len >= 2 * PARALLEL_PIECE && threads() > 1
-}
 
 /// pre = m + bias (the bias added to every row of `m`), and out = f(pre) when `f` is
 /// given: the add and the activation in one pass; a large pass in halves of whole rows
 /// side by side.
 pub fn bias_activate<T: Scalar>(m: &[T], bias: &[T], f: Option<Activation>, pre: &mut [T], out: &mut [T]) {
     let cols = bias.len();
-    if cols > 0 && m.len() >= 2 * cols && cut_for_threads(m.len(), PARALLEL_MIN) {
+    if cols > 0 && m.len() >= 2 * cols && worth_cutting(m.len(), PARALLEL_MIN) {
         let half = m.len() / cols / 2 * cols;
         let (m1, m2) = m.split_at(half);
         let (p1, p2) = pre.split_at_mut(half);
@@ -410,7 +403,7 @@ pub fn bias_activate<T: Scalar>(m: &[T], bias: &[T], f: Option<Activation>, pre:
 /// columns, each column still added in row order.
 pub fn activate_grad_sum_rows<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: &mut [T], sums: &mut [T]) {
     let cols = sums.len();
-    if cols > 0 && cut_for_threads(out.len(), PARALLEL_MIN_TWO_SWEEPS) {
+    if cols > 0 && worth_cutting(out.len(), PARALLEL_MIN_TWO_SWEEPS) {
         activate_grad_cut(f, x, y, dy, out);
         sum_columns_cut(out, cols, 0, sums);
         return;
@@ -427,9 +420,9 @@ pub fn activate_grad_sum_rows<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[
     })
 }
 
-/// `activate_grad` in halves side by side, down to pieces of `PARALLEL_PIECE` elements.
+/// `activate_grad` in halves side by side, down to pieces of `PIECE` elements.
 fn activate_grad_cut<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: &mut [T]) {
-    if out.len() < 2 * PARALLEL_PIECE {
+    if out.len() < 2 * PIECE {
         return activate_grad(f, x, y, dy, out);
     }
     let half = out.len() / 2;
@@ -439,10 +432,10 @@ fn activate_grad_cut<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: 
 }
 
 /// sums[j] = the sum of column `first + j` of `m` (rows of `cols`), added in row order;
-/// halves of the columns side by side while each half covers `PARALLEL_PIECE` elements.
+/// halves of the columns side by side while each half covers `PIECE` elements.
 fn sum_columns_cut<T: Scalar>(m: &[T], cols: usize, first: usize, sums: &mut [T]) {
     let rows_n = m.len() / cols;
-    if sums.len() >= 2 && rows_n * sums.len() >= 2 * PARALLEL_PIECE {
+    if sums.len() >= 2 && rows_n * sums.len() >= 2 * PIECE {
         let half = sums.len() / 2;
         let (s1, s2) = sums.split_at_mut(half);
         rayon::join(|| sum_columns_cut(m, cols, first, s1), || sum_columns_cut(m, cols, first + half, s2));

@@ -1,4 +1,5 @@
-//! How many threads large matrix products may use. Results must not depend on it: traces
+//! How many threads large matrix products and large elementwise passes may use, and when
+//! elementwise work is cut for them. Results must not depend on it: traces
 //! are byte-identical whatever the count. `gemm` gave bit-identical products with 1 and 2
 //! threads on the shapes nnc uses; `tests/threads.rs` keeps checking that.
 
@@ -14,4 +15,14 @@ pub fn set_threads(n: usize) {
 /// The thread count.
 pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
+}
+
+/// The smallest piece of elementwise work (an optimiser update, a fused pass) handed to a
+/// thread: work is cut into halves while each half holds at least this many elements.
+pub const PIECE: usize = 1 << 14;
+
+/// Whether elementwise work over `len` elements goes on every thread, given the least
+/// worth cutting for that kind of work.
+pub fn worth_cutting(len: usize, least: usize) -> bool {
+    len >= least && len >= 2 * PIECE && threads() > 1
 }

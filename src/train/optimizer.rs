@@ -17,7 +17,7 @@ use crate::program::Optimizer;
 use crate::runtime::Scalar;
 use crate::runtime::flat::values_mut;
 use crate::runtime::kernels::all_finite;
-use crate::runtime::threads::threads;
+use crate::runtime::threads::{PIECE, worth_cutting};
 
 /// An optimiser's state for every parameter: up to two buffers each, and the step count.
 /// A buffer the optimiser does not use (plain SGD has none) is empty, so that it costs no
@@ -57,12 +57,10 @@ impl<T: Scalar> OptimizerState<T> {
 }
 
 /// Parameters of at least this many elements are updated on every thread, in halves down
-/// to `PARALLEL_PIECE` elements: each element's update reads only its own values, so the
-/// result is the same bits however the work is cut.
+/// to `threads::PIECE` elements: each element's update reads only its own values, so the
+/// result is the same bits however the work is cut. Updates are checked for NaN a piece
+/// at a time, while it is in cache.
 const PARALLEL_MIN: usize = 1 << 16;
-/// Updates are checked for NaN a piece of this many elements at a time (in cache), and a
-/// parallel update hands no smaller piece to a thread.
-const PARALLEL_PIECE: usize = 1 << 14;
 
 /// One step's update rule with its constants in the run's float type.
 #[derive(Clone, Copy)]
@@ -178,12 +176,12 @@ impl<T: Scalar> Rule<T> {
         }
     }
 
-    /// `apply` a piece of `PARALLEL_PIECE` elements at a time, checking each piece's new
+    /// `apply` a piece of `PIECE` elements at a time, checking each piece's new
     /// values while they are still in cache; returns whether all are finite.
     fn apply_checked(self, mut p: &mut [T], mut g: &[T], mut s1: &mut [T], mut s2: &mut [T]) -> bool {
         let mut finite = true;
         while !p.is_empty() {
-            let k = p.len().min(PARALLEL_PIECE);
+            let k = p.len().min(PIECE);
             // Buffers the rule does not use are empty and stay so.
             let (k1, k2) = (k.min(s1.len()), k.min(s2.len()));
             let (ph, pt) = std::mem::take(&mut p).split_at_mut(k);
@@ -198,9 +196,9 @@ impl<T: Scalar> Rule<T> {
     }
 
     /// `apply_checked`, on every thread when the parameter is large: halves are updated
-    /// side by side (`rayon::join`, no allocation) down to pieces of `PARALLEL_PIECE`.
+    /// side by side (`rayon::join`, no allocation) down to pieces of `PIECE`.
     fn apply_split(self, p: &mut [T], g: &[T], s1: &mut [T], s2: &mut [T]) -> bool {
-        if p.len() < 2 * PARALLEL_PIECE {
+        if p.len() < 2 * PIECE {
             return self.apply_checked(p, g, s1, s2);
         }
         let mid = p.len() / 2;
@@ -238,11 +236,11 @@ impl<T: Scalar> StepUpdate<T> {
         let (first, second) = rule.buffers();
         let s1: &mut [T] = if first { values_mut(&mut state.first[i]) } else { &mut [] };
         let s2: &mut [T] = if second { values_mut(&mut state.second[i]) } else { &mut [] };
-        if p.len() <= PARALLEL_PIECE {
+        if p.len() <= PIECE {
             // One piece (the tutorial's parameters): no pieces to cut.
             rule.apply(p, grad, s1, s2);
             all_finite(p)
-        } else if p.len() >= PARALLEL_MIN && threads() > 1 {
+        } else if worth_cutting(p.len(), PARALLEL_MIN) {
             rule.apply_split(p, grad, s1, s2)
         } else {
             rule.apply_checked(p, grad, s1, s2)
@@ -287,7 +285,7 @@ mod tests {
             Optimizer::RmsProp { lr: 0.01, rho: 0.9, eps: 1e-8, momentum: 0.0, weight_decay: 0.0 },
             Optimizer::Adagrad { lr: 0.1, eps: 1e-10, weight_decay: 0.0 },
         ];
-        let n = PARALLEL_MIN + 3 * PARALLEL_PIECE + 7;
+        let n = PARALLEL_MIN + 3 * PIECE + 7;
         let values =
             |seed: u32| -> Vec<f32> { (0..n as u32).map(|i| ((i * 7 + seed) % 101) as f32 / 50.0 - 1.0).collect() };
         let grad = values(3);
