@@ -103,3 +103,63 @@ train {
     };
     assert_eq!(trace("1"), trace("2"));
 }
+
+/// `nnc run` with one thread.
+fn run_with_threads(threads: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NNC_THREADS", threads)
+        .output()
+        .unwrap()
+}
+
+/// With two threads the trace is formatted and written on a thread of its own, with one
+/// in the training loop: the same bytes, to standard output and to a file, at every
+/// level and in both formats, for a run that ends at its last epoch (xor: 2000 epoch
+/// lines, two batches and a part), one that stops early (breast cancer), one with
+/// validation scores and metrics (iris) and one that diverges.
+#[test]
+fn the_trace_has_the_same_bytes_written_on_its_own_thread_or_in_the_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: [(&str, &[&str]); 8] = [
+        ("specs/xor.nn", &[]),
+        ("specs/xor.nn", &["--trace", "step"]),
+        ("specs/xor.nn", &["--format", "json"]),
+        ("specs/seed_forward.nn", &["--trace", "full"]),
+        ("specs/breast_cancer.nn", &["--trace", "step"]),
+        ("specs/breast_cancer.nn", &["--format", "json"]),
+        ("specs/iris.nn", &[]),
+        ("tests/runs/diverges.nn", &["--trace", "full"]),
+    ];
+    for (spec, extra) in runs {
+        let mut outputs = Vec::new();
+        for threads in ["1", "2"] {
+            let file = dir.path().join(format!("t{threads}.trace"));
+            let to_stdout = run_with_threads(threads, &[&["run", spec, "-q"], extra].concat());
+            let to_file =
+                run_with_threads(threads, &[&["run", spec, "-q", "-o", file.to_str().unwrap()], extra].concat());
+            assert_eq!(to_stdout.status.code(), to_file.status.code(), "{spec} {extra:?}");
+            let code = to_stdout.status.code();
+            assert!(code == Some(0) || spec.contains("diverges") && code == Some(3), "{spec}: {code:?}");
+            let written = std::fs::read(&file).unwrap();
+            assert_eq!(to_stdout.stdout, written, "{spec} {extra:?} with {threads} threads: stdout and file differ");
+            outputs.push(written);
+        }
+        assert!(outputs[0].len() > 1000, "{spec} {extra:?}: {} bytes", outputs[0].len());
+        assert!(outputs[0] == outputs[1], "{spec} {extra:?}: the traces of 1 and 2 threads differ");
+    }
+}
+
+/// A write that fails while the writer's thread writes the trace (a full device) ends the
+/// run with the I/O exit code and names the file, as it does when the loop writes it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_trace_that_cannot_be_written_exits_4_with_either_thread_count() {
+    for threads in ["1", "2"] {
+        let o = run_with_threads(threads, &["run", "specs/xor.nn", "-q", "-o", "/dev/full"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(4), "{threads} threads: {err}");
+        assert!(err.contains("/dev/full"), "{err}");
+    }
+}

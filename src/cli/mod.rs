@@ -16,6 +16,7 @@ mod profile;
 mod progress;
 mod run;
 mod saved;
+mod trace_writer;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -18,6 +18,7 @@ use nnc::train::events::Event;
 use crate::cli::output::Output;
 use crate::cli::progress::Progress;
 use crate::cli::saved::{Blame, Checkpoints, load_checkpoint, load_params};
+use crate::cli::trace_writer::TraceWriter;
 use crate::cli::{TraceFormat, TraceLevel, exit, load_all, report};
 
 /// Raised by Ctrl-C (or a failed checkpoint write): the loop finishes its step and stops.
@@ -105,15 +106,13 @@ pub fn run(
         TraceFormat::Text => nnc::trace::Format::Text,
         TraceFormat::Json => nnc::trace::Format::Json,
     };
-    let mut out = match Output::open(output) {
+    let out = match Output::open(output) {
         Ok(o) => o,
         Err(e) => return io_error(output, &e),
     };
-    let mut write_error = None;
     let mut checkpoint_error = None;
     let mut epochs = Vec::new();
-    let mut line = String::new();
-    let mut writer = nnc::trace::Writer::new(format);
+    let mut trace = TraceWriter::new(out, format, nnc::runtime::threads::threads() > 1);
     let mut clock = LoopClock::default();
     let mut progress = Progress::new(program.train.epochs, extras.quiet);
     let training = Training::new(&program, &data, level, options);
@@ -147,28 +146,21 @@ pub fn run(
                     epochs.extend(records_of(event));
                 }
             }
-            if write_error.is_none()
-                && let Err(e) = {
-                    line.clear();
-                    writer.write(&mut line, event);
-                    out.write(&line)
-                }
-            {
-                write_error = Some(e);
-            }
+            trace.hear(event);
         })
     });
     let returned = std::time::Instant::now();
     progress.finish();
+    let written = trace.finish();
     if extras.timing {
-        eprintln!("{}", clock.report(returned, started.elapsed()));
+        eprintln!("{}", clock.report(returned, written.last_epoch, started.elapsed()));
     }
-    if let Some(e) = write_error {
-        out.abandon();
+    if let Some(e) = written.error {
+        written.out.abandon();
         return io_error(output, &e);
     }
     // A diverged or interrupted run keeps its trace, complete up to where it stopped.
-    if let Err(e) = out.commit() {
+    if let Err(e) = written.out.commit() {
         return io_error(output, &e);
     }
     if let (Some(e), Some(c)) = (checkpoint_error, &checkpoints) {
@@ -263,7 +255,8 @@ pub fn run(
 /// divergence), or else to the moment training returned (an interrupted or paused run);
 /// per-epoch validation included; loading, the final evaluation and writing files
 /// excluded. The clock is read at those ends only: a read takes 35-40 ns here, up to a tenth
-/// of a step of the tutorial's network.
+/// of a step of the tutorial's network. When the trace is written on a thread of its own,
+/// the loop ends no sooner than that thread has written the last epoch's line.
 #[derive(Default)]
 struct LoopClock {
     /// When the loop started, and the examples and steps of one epoch.
@@ -297,14 +290,22 @@ impl LoopClock {
 
     /// One line: the loop's time and rates, the whole run's time, and the process's peak
     /// resident memory where the system tells it.
-    /// `returned`: when training returned.
-    fn report(&self, returned: std::time::Instant, whole: std::time::Duration) -> String {
+    /// `returned`: when training returned; `written`: when the last epoch's line was
+    /// written, when a thread of its own wrote it (the loop ends no sooner).
+    fn report(
+        &self,
+        returned: std::time::Instant,
+        written: Option<std::time::Instant>,
+        whole: std::time::Duration,
+    ) -> String {
         let peak = peak_resident_mb().map_or(String::new(), |mb| format!(", peak RSS {mb:.1} MB"));
         let whole = format!("whole run {:.3} s{peak}", whole.as_secs_f64());
         let (Some((start, examples, steps)), true) = (self.start, self.epochs > 0) else {
             return format!("timing: no epoch finished; {whole}");
         };
         let end = self.end.unwrap_or(returned);
+        // The lines the loop handed to the writer's thread are part of the loop.
+        let end = written.map_or(end, |w| end.max(w));
         let secs = end.duration_since(start).as_secs_f64().max(1e-9);
         let (examples, steps) = (examples * self.epochs, steps * self.epochs);
         format!(

@@ -1,0 +1,177 @@
+//! The trace as `nnc run` writes it: formatted and written on a thread of its own when the
+//! run may use more than one, else in the training loop. The same bytes either way, in
+//! the same order. Formatting and writing an epoch's line took about a quarter of a step
+//! of the tutorial's network; on its own thread it overlaps the next steps.
+//!
+//! The loop hands its epoch and step records over as values (an epoch's scores are
+//! copied), any other event as its finished text, in batches: a batch goes when it is
+//! full or when the loop ends, so that the loop's time includes writing its lines. (Lines
+//! are not held back any longer than before: the output is buffered either way, and
+//! written out at the end.) The batches' queue is bounded: a loop that runs ahead of its
+//! output waits for it, as it does when writing in the loop.
+
+use std::io;
+use std::mem;
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use nnc::trace::{Format, Writer};
+use nnc::train::events::{Event, Scores};
+
+use crate::cli::output::Output;
+
+/// Records in a full batch.
+const BATCH: usize = 1024;
+/// Batches the queue holds before the loop waits for the writer.
+const QUEUED: usize = 4;
+
+/// A record on its way to the writer's thread.
+enum Record {
+    /// An epoch's record, its scores copied.
+    Epoch { epoch: u64, lr: f64, train: Scores, validation: Option<Scores> },
+    /// A step's record.
+    Step { epoch: u64, step: u64, loss: f64 },
+    /// Any other event, already formatted.
+    Text(String),
+}
+
+/// What writing the trace came to.
+pub struct Written {
+    /// The output, for `commit` or `abandon`.
+    pub out: Output,
+    /// The first write that failed (nothing was written after it).
+    pub error: Option<io::Error>,
+    /// When the last epoch's line had been written out of the loop's way (on the writer's
+    /// thread); `None` when the loop wrote its own lines.
+    pub last_epoch: Option<Instant>,
+}
+
+/// Writes a run's trace, from the events of its loop.
+pub struct TraceWriter(Mode);
+
+/// Where the lines are formatted and written.
+enum Mode {
+    /// In the loop.
+    Inline { writer: Writer, line: String, out: Output, error: Option<io::Error> },
+    /// On a thread of its own.
+    Threaded {
+        /// Formats the events that are not sent as values.
+        writer: Writer,
+        /// The records not sent yet.
+        batch: Vec<Record>,
+        /// The last epoch the run plans (from its start record).
+        last: u64,
+        /// The queue to the writer's thread.
+        queue: SyncSender<Vec<Record>>,
+        /// The writer's thread.
+        thread: JoinHandle<Written>,
+    },
+}
+
+impl TraceWriter {
+    /// A writer of `format` into `out`, on a thread of its own when `threaded`.
+    pub fn new(out: Output, format: Format, threaded: bool) -> TraceWriter {
+        if !threaded {
+            return TraceWriter(Mode::Inline { writer: Writer::new(format), line: String::new(), out, error: None });
+        }
+        let (queue, batches) = mpsc::sync_channel::<Vec<Record>>(QUEUED);
+        let thread = std::thread::spawn(move || {
+            let mut written = Written { out, error: None, last_epoch: None };
+            let (mut writer, mut line) = (Writer::new(format), String::new());
+            for batch in batches {
+                for record in &batch {
+                    put(&mut written.out, &mut written.error, record.text(&mut writer, &mut line));
+                }
+                if batch.iter().any(|r| matches!(r, Record::Epoch { .. })) {
+                    written.last_epoch = Some(Instant::now());
+                }
+            }
+            written
+        });
+        TraceWriter(Mode::Threaded {
+            writer: Writer::new(format),
+            batch: Vec::with_capacity(BATCH),
+            last: u64::MAX,
+            queue,
+            thread,
+        })
+    }
+
+    /// Writes (or hands over) the lines of one event.
+    pub fn hear(&mut self, event: &Event) {
+        match &mut self.0 {
+            Mode::Inline { writer, line, out, error } => {
+                line.clear();
+                writer.write(line, event);
+                put(out, error, line);
+            }
+            Mode::Threaded { writer, batch, last, queue, .. } => {
+                // The loop's end (its last planned epoch, early stopping, divergence) sends
+                // the batch at once: the loop's time includes writing its lines.
+                let mut ends = matches!(event, Event::Stopped { .. } | Event::Diverged { .. });
+                batch.push(match event {
+                    Event::Epoch { epoch, lr, train, validation } => {
+                        ends = *epoch >= *last;
+                        Record::Epoch {
+                            epoch: *epoch,
+                            lr: *lr,
+                            train: (*train).clone(),
+                            validation: validation.cloned(),
+                        }
+                    }
+                    Event::Step { epoch, step, loss } => Record::Step { epoch: *epoch, step: *step, loss: *loss },
+                    other => {
+                        if let Event::Start(info) = other {
+                            *last = info.epochs;
+                        }
+                        let mut text = String::new();
+                        writer.write(&mut text, other);
+                        Record::Text(text)
+                    }
+                });
+                if ends || batch.len() >= BATCH {
+                    // A writer that is gone has failed; `finish` reports it.
+                    let _ = queue.send(mem::replace(batch, Vec::with_capacity(BATCH)));
+                }
+            }
+        }
+    }
+
+    /// Writes what is left and hands the output back.
+    pub fn finish(self) -> Written {
+        match self.0 {
+            Mode::Inline { out, error, .. } => Written { out, error, last_epoch: None },
+            Mode::Threaded { batch, queue, thread, .. } => {
+                let _ = queue.send(batch);
+                drop(queue);
+                thread.join().expect("writing the trace does not panic")
+            }
+        }
+    }
+}
+
+impl Record {
+    /// The record's lines: text as it is, an epoch's or a step's record formatted into `line`.
+    fn text<'a>(&'a self, writer: &mut Writer, line: &'a mut String) -> &'a str {
+        let event = match self {
+            Record::Text(text) => return text,
+            Record::Epoch { epoch, lr, train, validation } => {
+                Event::Epoch { epoch: *epoch, lr: *lr, train, validation: validation.as_ref() }
+            }
+            Record::Step { epoch, step, loss } => Event::Step { epoch: *epoch, step: *step, loss: *loss },
+        };
+        line.clear();
+        writer.write(line, &event);
+        line
+    }
+}
+
+/// Writes `text`, unless a write has failed already.
+fn put(out: &mut Output, error: &mut Option<io::Error>, text: &str) {
+    if error.is_none()
+        && let Err(e) = out.write(text)
+    {
+        *error = Some(e);
+    }
+}
