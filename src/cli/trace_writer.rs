@@ -8,11 +8,12 @@
 //! full or when the loop ends, so that the loop's time includes writing its lines. (Lines
 //! are not held back any longer than before: the output is buffered either way, and
 //! written out at the end.) The batches' queue is bounded: a loop that runs ahead of its
-//! output waits for it, as it does when writing in the loop.
+//! output waits for it, as it does when writing in the loop. Emptied batches come back to
+//! be filled again: no allocation per batch.
 
 use std::io;
 use std::mem;
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -64,6 +65,8 @@ enum Mode {
         last: u64,
         /// The queue to the writer's thread.
         queue: SyncSender<Vec<Record>>,
+        /// The batches the writer has emptied, for the loop to fill again.
+        emptied: Receiver<Vec<Record>>,
         /// The writer's thread.
         thread: JoinHandle<Written>,
     },
@@ -76,16 +79,20 @@ impl TraceWriter {
             return TraceWriter(Mode::Inline { writer: Writer::new(format), line: String::new(), out, error: None });
         }
         let (queue, batches) = mpsc::sync_channel::<Vec<Record>>(QUEUED);
+        let (give_back, emptied) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let mut written = Written { out, error: None, last_epoch: None };
             let (mut writer, mut line) = (Writer::new(format), String::new());
-            for batch in batches {
+            for mut batch in batches {
                 for record in &batch {
                     put(&mut written.out, &mut written.error, record.text(&mut writer, &mut line));
                 }
                 if batch.iter().any(|r| matches!(r, Record::Epoch { .. })) {
                     written.last_epoch = Some(Instant::now());
                 }
+                batch.clear();
+                // The loop may have finished; then the batch is dropped here.
+                let _ = give_back.send(batch);
             }
             written
         });
@@ -94,6 +101,7 @@ impl TraceWriter {
             batch: Vec::with_capacity(BATCH),
             last: u64::MAX,
             queue,
+            emptied,
             thread,
         })
     }
@@ -106,7 +114,7 @@ impl TraceWriter {
                 writer.write(line, event);
                 put(out, error, line);
             }
-            Mode::Threaded { writer, batch, last, queue, .. } => {
+            Mode::Threaded { writer, batch, last, queue, emptied, .. } => {
                 // The loop's end (its last planned epoch, early stopping, divergence) sends
                 // the batch at once: the loop's time includes writing its lines.
                 let mut ends = matches!(event, Event::Stopped { .. } | Event::Diverged { .. });
@@ -132,7 +140,8 @@ impl TraceWriter {
                 });
                 if ends || batch.len() >= BATCH {
                     // A writer that is gone has failed; `finish` reports it.
-                    let _ = queue.send(mem::replace(batch, Vec::with_capacity(BATCH)));
+                    let next = emptied.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    let _ = queue.send(mem::replace(batch, next));
                 }
             }
         }

@@ -695,7 +695,10 @@ impl<'p, T: RunType> Trainer<'p, T> {
         self.exec.prepare(rows.len());
         // The same rows as the last load are in the same batch size's inputs, which
         // nothing else writes.
-        if self.loaded.0 != validation || self.loaded.1 != rows {
+        // (Compared row by row: a slice comparison calls `memcmp`, which cost a W1 step
+        // more than its one row.)
+        let same = self.loaded.1.len() == rows.len() && self.loaded.1.iter().zip(rows).all(|(a, b)| a == b);
+        if self.loaded.0 != validation || !same {
             let set = if validation { self.validation.unwrap_or(self.train) } else { self.train };
             let (x, y) = (self.exec.graph().x(), self.exec.graph().y());
             set.x.gather(rows, self.exec.buffer_mut(x));
