@@ -1,7 +1,7 @@
 """nnc against the numpy reference on the workloads of ../shared/bench, side by side.
 
 Runs each workload with nnc (release build) and with `np_impl.py`, alternating, for
-ROUNDS rounds, and prints the median rates, the nnc/numpy ratios, both final losses and
+ROUNDS rounds (a workload's rounds together, the side that goes first alternating), and prints the median rates, the nnc/numpy ratios, both final losses and
 nnc's peak RSS. Rates: W1/W2 steps/s, W3/W4 samples/s. numpy times its training loop
 only; nnc is timed two ways: its training loop as `nnc run --timing` reports it (the
 like-for-like ratio), and the whole process, start-up, .npy loading, fingerprinting and
@@ -81,16 +81,27 @@ def main():
     ap.add_argument("workloads", nargs="*", default=["W1", "W2", "W3", "W4"])
     args = ap.parse_args()
     results = {w: {"nnc": [], "whole": [], "numpy": []} for w in args.workloads}
-    for r in range(args.rounds):
-        for w in args.workloads:
-            loop, whole, loss, rss = run_nnc(w, args.threads)
-            results[w]["nnc"].append(loop)
-            results[w]["whole"].append(whole)
-            results[w]["nnc_loss"], results[w]["rss"] = loss, rss
-            rate, loss = run_numpy(w, args.threads)
-            results[w]["numpy"].append(rate)
-            results[w]["numpy_loss"] = loss
-        print(f"round {r + 1} of {args.rounds} done", file=sys.stderr)
+
+    def nnc(w):
+        loop, whole, loss, rss = run_nnc(w, args.threads)
+        results[w]["nnc"].append(loop)
+        results[w]["whole"].append(whole)
+        results[w]["nnc_loss"], results[w]["rss"] = loss, rss
+
+    def numpy(w):
+        rate, loss = run_numpy(w, args.threads)
+        results[w]["numpy"].append(rate)
+        results[w]["numpy_loss"] = loss
+
+    # A workload's rounds run together, the two sides taking turns to go first: a run is
+    # slower right after a heavy one (nnc's W1, 5 ms long, ran at a median 1.46M steps/s
+    # after numpy's W4 and 1.94M after numpy's W1), so neither side always follows the
+    # other, nor a different workload.
+    for w in args.workloads:
+        for r in range(args.rounds):
+            for side in (nnc, numpy) if r % 2 == 0 else (numpy, nnc):
+                side(w)
+        print(f"{w}: {args.rounds} rounds done", file=sys.stderr)
     peak = numpy_matmul_peak(args.threads)
     unit = {"W1": "steps/s", "W2": "steps/s", "W3": "samples/s", "W4": "samples/s"}
     print(f"{'workload':8} {'unit':9} {'nnc loop':>10} {'numpy':>10} {'ratio':>6} {'nnc whole':>10} {'ratio':>6} "
