@@ -4,18 +4,21 @@
 //! of the tutorial's network; on its own thread it overlaps the next steps.
 //!
 //! The loop hands its epoch and step records over as values (an epoch's scores are
-//! copied), any other event as its finished text, in batches: a batch goes when it is
-//! full or when the loop ends, so that the loop's time includes writing its lines. (Lines
-//! are not held back any longer than before: the output is buffered either way, and
-//! written out at the end.) The batches' queue is bounded: a loop that runs ahead of its
-//! output waits for it, as it does when writing in the loop. Emptied batches come back to
-//! be filled again: no allocation per batch.
+//! copied), any other event as its finished text, in batches. A batch goes when it is
+//! full; when the loop ends, so that the loop's time includes writing its lines; and when
+//! the writer has waited `PATIENCE` for one, so that a slow run's lines reach the output
+//! (whose 8 KiB buffer holds them as before) about as soon as they did when the loop
+//! wrote them. The batches' queue is bounded: a loop that runs ahead of its output waits
+//! for it, as it does when writing in the loop. Emptied batches come back to be filled
+//! again: no allocation per batch.
 
 use std::io;
 use std::mem;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nnc::trace::{Format, Writer};
 use nnc::train::events::{Event, Scores};
@@ -26,6 +29,8 @@ use crate::cli::output::Output;
 const BATCH: usize = 1024;
 /// Batches the queue holds before the loop waits for the writer.
 const QUEUED: usize = 4;
+/// How long the writer waits for a full batch before it asks for what there is.
+const PATIENCE: Duration = Duration::from_millis(100);
 
 /// A record on its way to the writer's thread.
 enum Record {
@@ -67,6 +72,8 @@ enum Mode {
         queue: SyncSender<Vec<Record>>,
         /// The batches the writer has emptied, for the loop to fill again.
         emptied: Receiver<Vec<Record>>,
+        /// Raised by the writer when it has waited `PATIENCE` for a batch.
+        wanted: Arc<AtomicBool>,
         /// The writer's thread.
         thread: JoinHandle<Written>,
     },
@@ -80,10 +87,23 @@ impl TraceWriter {
         }
         let (queue, batches) = mpsc::sync_channel::<Vec<Record>>(QUEUED);
         let (give_back, emptied) = mpsc::channel();
+        let wanted = Arc::new(AtomicBool::new(false));
+        let asks = Arc::clone(&wanted);
         let thread = std::thread::spawn(move || {
             let mut written = Written { out, error: None, last_epoch: None };
             let (mut writer, mut line) = (Writer::new(format), String::new());
-            for mut batch in batches {
+            loop {
+                let mut batch = match batches.recv_timeout(PATIENCE) {
+                    Ok(batch) => batch,
+                    Err(RecvTimeoutError::Timeout) => {
+                        asks.store(true, Ordering::Relaxed);
+                        match batches.recv() {
+                            Ok(batch) => batch,
+                            Err(_) => break,
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
                 for record in &batch {
                     put(&mut written.out, &mut written.error, record.text(&mut writer, &mut line));
                 }
@@ -102,6 +122,7 @@ impl TraceWriter {
             last: u64::MAX,
             queue,
             emptied,
+            wanted,
             thread,
         })
     }
@@ -114,7 +135,7 @@ impl TraceWriter {
                 writer.write(line, event);
                 put(out, error, line);
             }
-            Mode::Threaded { writer, batch, last, queue, emptied, .. } => {
+            Mode::Threaded { writer, batch, last, queue, emptied, wanted, .. } => {
                 // The loop's end (its last planned epoch, early stopping, divergence) sends
                 // the batch at once: the loop's time includes writing its lines.
                 let mut ends = matches!(event, Event::Stopped { .. } | Event::Diverged { .. });
@@ -138,7 +159,8 @@ impl TraceWriter {
                         Record::Text(text)
                     }
                 });
-                if ends || batch.len() >= BATCH {
+                if ends || batch.len() >= BATCH || wanted.load(Ordering::Relaxed) {
+                    wanted.store(false, Ordering::Relaxed);
                     // A writer that is gone has failed; `finish` reports it.
                     let next = emptied.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
                     let _ = queue.send(mem::replace(batch, next));
@@ -182,5 +204,81 @@ fn put(out: &mut Output, error: &mut Option<io::Error>, text: &str) {
         && let Err(e) = out.write(text)
     {
         *error = Some(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nnc::train::events::{Level, RunInfo};
+
+    /// A run's start record planning `epochs` epochs.
+    fn start(epochs: u64) -> RunInfo {
+        RunInfo {
+            model: "m".into(),
+            fingerprint: "f".into(),
+            version: "v".into(),
+            seed: 0,
+            dtype: "f32".into(),
+            gradient: "backprop".into(),
+            optimizer: "sgd".into(),
+            epochs,
+            batch_size: 1,
+            examples: 1,
+            params: 1,
+            validation_examples: 0,
+            schedule: "constant".into(),
+            clip_norm: "none".into(),
+            early_stopping: "none".into(),
+            level: Level::Epoch,
+            start: None,
+        }
+    }
+
+    /// The records the loop holds, not yet sent to the writer.
+    fn held(t: &TraceWriter) -> usize {
+        match &t.0 {
+            Mode::Threaded { batch, .. } => batch.len(),
+            Mode::Inline { .. } => 0,
+        }
+    }
+
+    /// A slow run's records go to the writer once it has waited `PATIENCE` for a full
+    /// batch, and the loop's last epoch sends what is left at once; every line arrives, in
+    /// order.
+    #[test]
+    fn a_partial_batch_goes_when_the_writer_asks_and_when_the_loop_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.trace");
+        let mut trace = TraceWriter::new(Output::open(Some(&path)).unwrap(), Format::Text, true);
+        let scores = Scores { loss: 0.5, metrics: Vec::new() };
+        let epoch = |epoch: u64| Event::Epoch { epoch, lr: 0.1, train: &scores, validation: None };
+        let info = start(100);
+        trace.hear(&Event::Start(&info));
+        let mut e = 0;
+        let waited = std::time::Instant::now();
+        loop {
+            e += 1;
+            trace.hear(&epoch(e));
+            if held(&trace) == 0 {
+                break;
+            }
+            assert!(waited.elapsed() < PATIENCE * 100, "the writer never asked for a partial batch");
+            std::thread::sleep(PATIENCE / 4);
+        }
+        assert!(e < 100);
+        for e in e + 1..100 {
+            trace.hear(&epoch(e));
+        }
+        assert!(held(&trace) > 0);
+        trace.hear(&epoch(100));
+        assert_eq!(held(&trace), 0, "the last planned epoch sends the batch");
+        let written = trace.finish();
+        assert!(written.error.is_none() && written.last_epoch.is_some());
+        written.out.commit().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let epochs: Vec<&str> = text.lines().filter(|l| l.starts_with("epoch ")).collect();
+        assert_eq!(epochs.len(), 100);
+        assert!(epochs.iter().enumerate().all(|(i, l)| l.starts_with(&format!("epoch {} lr 0.1 loss 0.5", i + 1))));
     }
 }
