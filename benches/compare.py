@@ -1,8 +1,8 @@
 """nnc against the numpy reference on the workloads of ../shared/bench, side by side.
 
 Runs each workload with nnc (release build) and with `np_impl.py`, alternating, for
-ROUNDS rounds (a workload's rounds together, the side that goes first alternating), and prints the median rates, the nnc/numpy ratios, both final losses and
-nnc's peak RSS. Rates: W1/W2 steps/s, W3/W4 samples/s. numpy times its training loop
+ROUNDS rounds (a workload's rounds together, the side that goes first alternating), and
+prints the median rates, the nnc/numpy ratios, both final losses and nnc's peak RSS. Rates: W1/W2 steps/s, W3/W4 samples/s. numpy times its training loop
 only; nnc is timed two ways: its training loop as `nnc run --timing` reports it (the
 like-for-like ratio), and the whole process, start-up, .npy loading, fingerprinting and
 the final evaluation included (the conservative ratio).
@@ -95,8 +95,8 @@ def main():
 
     # A workload's rounds run together, the two sides taking turns to go first: a run is
     # slower right after a heavy one (nnc's W1, 5 ms long, ran at a median 1.46M steps/s
-    # after numpy's W4 and 1.94M after numpy's W1), so neither side always follows the
-    # other, nor a different workload.
+    # after numpy's W4 and 1.94M after numpy's W1, 6 runs each), so neither side always
+    # follows the other, nor a different workload.
     for w in args.workloads:
         for r in range(args.rounds):
             for side in (nnc, numpy) if r % 2 == 0 else (numpy, nnc):

@@ -89,7 +89,7 @@ impl TraceWriter {
         let (give_back, emptied) = mpsc::channel();
         let wanted = Arc::new(AtomicBool::new(false));
         let asks = Arc::clone(&wanted);
-        let thread = std::thread::spawn(move || {
+        let writes = move || {
             let mut written = Written { out, error: None, last_epoch: None };
             let (mut writer, mut line) = (Writer::new(format), String::new());
             loop {
@@ -115,7 +115,11 @@ impl TraceWriter {
                 let _ = give_back.send(batch);
             }
             written
-        });
+        };
+        let thread = std::thread::Builder::new()
+            .name("nnc-trace".into())
+            .spawn(writes)
+            .expect("the system starts a thread for the trace");
         TraceWriter(Mode::Threaded {
             writer: Writer::new(format),
             batch: Vec::with_capacity(BATCH),
