@@ -104,7 +104,7 @@ train {
     assert_eq!(trace("1"), trace("2"));
 }
 
-/// `nnc run` with one thread.
+/// `nnc` with `args`, run from the project's folder with `NNC_THREADS` set to `threads`.
 fn run_with_threads(threads: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_nnc"))
         .args(args)

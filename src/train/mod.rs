@@ -695,8 +695,8 @@ impl<'p, T: RunType> Trainer<'p, T> {
         self.exec.prepare(rows.len());
         // The same rows as the last load are in the same batch size's inputs, which
         // nothing else writes.
-        // (Compared row by row: a slice comparison calls `memcmp`, which cost a W1 step
-        // more than its one row.)
+        // (Row by row: comparing the slices called `memcmp`, which cost more than W1's one
+        // row.)
         let same = self.loaded.1.len() == rows.len() && self.loaded.1.iter().zip(rows).all(|(a, b)| a == b);
         if self.loaded.0 != validation || !same {
             let set = if validation { self.validation.unwrap_or(self.train) } else { self.train };
