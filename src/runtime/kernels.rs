@@ -79,15 +79,8 @@ pub fn matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], scratch: &
     let (m, k) = a.dims();
     let n = b.dims().1;
     let work = m.saturating_mul(n).saturating_mul(k);
-    if work <= TINY_WORK && k <= TINY_K {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has the one feature `tiny_product_fma` is compiled for.
-            unsafe { tiny_product_fma(a, b, out, k) };
-            return;
-        }
-        tiny_product(a, b, out, k);
-        return;
+    if is_tiny(m, k, n) {
+        return tiny_matmul(a, b, out);
     }
     if work < GEMM_MIN_WORK {
         let mut out = ArrayViewMut2::from_shape((m, n), out).expect("the output holds the product's shape");
@@ -187,6 +180,25 @@ fn tiny_product<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], k: usize
             out[i * n + j] = acc;
         }
     }
+}
+
+/// Whether `matmul` sums the product of op(a) (m×k) and op(b) (k×n) directly
+/// (`tiny_matmul`).
+pub fn is_tiny(m: usize, k: usize, n: usize) -> bool {
+    m.saturating_mul(n).saturating_mul(k) <= TINY_WORK && k <= TINY_K
+}
+
+/// `matmul` for a product that `is_tiny`: for callers that decided so once.
+#[inline(always)]
+pub fn tiny_matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T]) {
+    let k = a.dims().1;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the one feature `tiny_product_fma` is compiled for.
+        unsafe { tiny_product_fma(a, b, out, k) };
+        return;
+    }
+    tiny_product(a, b, out, k);
 }
 
 /// `tiny_product` with the CPU's FMA instruction instead of a call per multiply-add

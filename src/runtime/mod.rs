@@ -79,6 +79,8 @@ struct Resolved {
     /// Its working space (a matrix product's scratch, `kernels::matmul_scratch`), when
     /// it needs one.
     work: Option<Place>,
+    /// Whether it is a matrix product small enough to sum directly (`kernels::is_tiny`).
+    tiny: bool,
 }
 
 impl<T> BufferSet<T> {
@@ -247,10 +249,9 @@ impl<T: Scalar> Executor<T> {
                 _ => (d[0], d[1..].iter().product()),
             })
             .collect();
-        let work: Vec<usize> = self
-            .graph
-            .insts
-            .iter()
+        // Each instruction's working space, and whether it is a product small enough to
+        // sum directly.
+        let (work, tiny): (Vec<usize>, Vec<bool>) = (self.graph.insts.iter())
             .map(|inst| match inst.op {
                 Op::MatMul { transpose_a: ta, transpose_b: tb } => {
                     let dims = |k: usize, t: bool| {
@@ -258,11 +259,11 @@ impl<T: Scalar> Executor<T> {
                         if t { (c, r) } else { (r, c) }
                     };
                     let ((m, k), (_, n)) = (dims(0, ta), dims(1, tb));
-                    kernels::matmul_scratch(m, k, n, ta, tb)
+                    (kernels::matmul_scratch(m, k, n, ta, tb), kernels::is_tiny(m, k, n))
                 }
-                _ => 0,
+                _ => (0, false),
             })
-            .collect();
+            .unzip();
         let layout = memory::layout(&self.graph, self.fused.as_deref(), self.reads.as_deref(), &len, &work);
         let data: Vec<Vec<T>> = layout.capacity.iter().map(|&c| vec![T::zero(); c]).collect();
         let place: Vec<Place> =
@@ -272,14 +273,14 @@ impl<T: Scalar> Executor<T> {
             .insts
             .iter()
             .zip(layout.work)
-            .zip(&work)
-            .map(|((inst, slot), &len)| {
+            .zip(work.iter().zip(tiny))
+            .map(|((inst, slot), (&len, tiny))| {
                 let mut args = [(Source::Buffer(Place { slot: NO_BUFFER, len: 0 }), (0, 0)); 3];
                 for (a, id) in args.iter_mut().zip(&inst.args) {
                     let source = self.param_index[id.0].map_or(Source::Buffer(place[id.0]), Source::Param);
                     *a = (source, matrix[id.0]);
                 }
-                Resolved { out: place[inst.out.0], args, work: slot.map(|slot| Place { slot, len }) }
+                Resolved { out: place[inst.out.0], args, work: slot.map(|slot| Place { slot, len }), tiny }
             })
             .collect();
         assert_inside(&data, &place, &resolved);
@@ -419,7 +420,7 @@ impl<T: Scalar> Executor<T> {
 /// (the set `r` was resolved for).
 #[inline(always)]
 fn run_one<T: Scalar>(inst: &crate::ir::Inst, r: &Resolved, pass: &Pass<'_, T>, params: &[ArrayD<T>]) {
-    let Resolved { out, work, args } = r;
+    let Resolved { out, work, args, tiny } = r;
     // SAFETY (each `read` and `write` below): the places are the set's; the instruction's
     // output, its working space and its operands lie apart (`assert_apart` checked it for
     // its pass), and each is viewed once, for this instruction only.
@@ -432,6 +433,9 @@ fn run_one<T: Scalar>(inst: &crate::ir::Inst, r: &Resolved, pass: &Pass<'_, T>, 
     let scalar = |k: usize| arg(k).first().copied().unwrap_or_else(T::nan);
     let o = unsafe { pass.write(*out) };
     match &inst.op {
+        Op::MatMul { transpose_a, transpose_b } if *tiny => {
+            kernels::tiny_matmul(operand(0, *transpose_a), operand(1, *transpose_b), o)
+        }
         Op::MatMul { transpose_a, transpose_b } => {
             let scratch = work.map_or(&mut [][..], |w| unsafe { pass.write(w) });
             kernels::matmul(operand(0, *transpose_a), operand(1, *transpose_b), o, scratch)
