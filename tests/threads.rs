@@ -117,8 +117,8 @@ fn run_with_threads(threads: &str, args: &[&str]) -> std::process::Output {
 /// With two threads the trace is formatted and written on a thread of its own, with one
 /// in the training loop: the same bytes, to standard output and to a file, at every
 /// level and in both formats, for a run that ends at its last epoch (xor: 2000 epoch
-/// lines, two batches and a part), one that stops early (breast cancer), one with
-/// validation scores and metrics (iris) and one that diverges.
+/// lines, a full batch and most of a second), one that stops early (breast cancer), one
+/// with validation scores and metrics (iris) and one that diverges.
 #[test]
 fn the_trace_has_the_same_bytes_written_on_its_own_thread_or_in_the_loop() {
     let dir = tempfile::tempdir().unwrap();
