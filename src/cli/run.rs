@@ -277,14 +277,11 @@ impl LoopClock {
                 self.start = Some((std::time::Instant::now(), n, n.div_ceil(batch)));
                 self.last = info.epochs;
             }
-            Event::Epoch { epoch, .. } => {
-                self.epochs += 1;
-                if *epoch >= self.last {
-                    self.end = Some(std::time::Instant::now());
-                }
-            }
-            Event::Stopped { .. } | Event::Diverged { .. } => self.end = Some(std::time::Instant::now()),
+            Event::Epoch { .. } => self.epochs += 1,
             _ => {}
+        }
+        if event.ends_loop(self.last) {
+            self.end = Some(std::time::Instant::now());
         }
     }
 

@@ -140,19 +140,13 @@ impl TraceWriter {
                 put(out, error, line);
             }
             Mode::Threaded { writer, batch, last, queue, emptied, wanted, .. } => {
-                // The loop's end (its last planned epoch, early stopping, divergence) sends
-                // the batch at once: the loop's time includes writing its lines.
-                let mut ends = matches!(event, Event::Stopped { .. } | Event::Diverged { .. });
                 batch.push(match event {
-                    Event::Epoch { epoch, lr, train, validation } => {
-                        ends = *epoch >= *last;
-                        Record::Epoch {
-                            epoch: *epoch,
-                            lr: *lr,
-                            train: (*train).clone(),
-                            validation: validation.cloned(),
-                        }
-                    }
+                    Event::Epoch { epoch, lr, train, validation } => Record::Epoch {
+                        epoch: *epoch,
+                        lr: *lr,
+                        train: (*train).clone(),
+                        validation: validation.cloned(),
+                    },
                     Event::Step { epoch, step, loss } => Record::Step { epoch: *epoch, step: *step, loss: *loss },
                     other => {
                         if let Event::Start(info) = other {
@@ -163,7 +157,9 @@ impl TraceWriter {
                         Record::Text(text)
                     }
                 });
-                if ends || batch.len() >= BATCH || wanted.load(Ordering::Relaxed) {
+                // The loop's end sends the batch at once: the loop's time includes writing
+                // its lines.
+                if event.ends_loop(*last) || batch.len() >= BATCH || wanted.load(Ordering::Relaxed) {
                     wanted.store(false, Ordering::Relaxed);
                     // A writer that is gone has failed; `finish` reports it.
                     let next = emptied.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));

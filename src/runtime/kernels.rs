@@ -78,10 +78,10 @@ pub fn matmul_scratch(m: usize, k: usize, n: usize, transpose_a: bool, transpose
 pub fn matmul<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], scratch: &mut [T]) {
     let (m, k) = a.dims();
     let n = b.dims().1;
-    let work = m.saturating_mul(n).saturating_mul(k);
     if is_tiny(m, k, n) {
         return tiny_matmul(a, b, out);
     }
+    let work = m.saturating_mul(n).saturating_mul(k);
     if work < GEMM_MIN_WORK {
         let mut out = ArrayViewMut2::from_shape((m, n), out).expect("the output holds the product's shape");
         general_mat_mul(T::one(), &a.view(), &b.view(), T::zero(), &mut out);

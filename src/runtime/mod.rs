@@ -103,9 +103,8 @@ impl<T> BufferSet<T> {
 /// working space lie in buffers apart from one another and from those of the values it
 /// reads (`assert_apart`, at each batch size), so a pass can write its outputs while it
 /// reads its inputs; all its views are taken from one pointer to the buffers, and live
-/// only while the pass runs. Every place with a buffer lies
-/// inside it (`assert_inside`, at each batch size) and buffers never change length, so
-/// a view is taken without a check.
+/// only while the pass runs. Every place with a buffer lies inside it (`assert_inside`, at
+/// each batch size) and buffers never change length, so a view is taken without a check.
 struct Pass<'a, T> {
     buffers: *mut Vec<T>,
     count: usize,

@@ -157,5 +157,18 @@ pub enum Event<'a> {
     Checkpoint(&'a crate::train::snapshot::Snapshot),
 }
 
+impl Event<'_> {
+    /// Whether this event ends a training loop that plans `last` epochs: the last planned
+    /// epoch, early stopping or divergence. (A paused or interrupted loop ends when
+    /// training returns, which no event marks.)
+    pub fn ends_loop(&self, last: u64) -> bool {
+        match self {
+            Event::Epoch { epoch, .. } => *epoch >= last,
+            Event::Stopped { .. } | Event::Diverged { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// Models with at most this many scalar parameters report every final value.
 pub const MAX_REPORTED_PARAMS: usize = 1000;
