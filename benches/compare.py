@@ -2,7 +2,9 @@
 
 Runs each workload with nnc (release build) and with `np_impl.py`, alternating, for
 ROUNDS rounds (a workload's rounds together, the side that goes first alternating), and
-prints the median rates, the nnc/numpy ratios, both final losses and nnc's peak RSS. Rates: W1/W2 steps/s, W3/W4 samples/s. numpy times its training loop
+prints the median rates, the nnc/numpy ratio of the medians, the range of the rounds' own
+ratios (each round's two runs are back to back: the sitting's spread), both final losses
+and nnc's peak RSS. Rates: W1/W2 steps/s, W3/W4 samples/s. numpy times its training loop
 only; nnc is timed two ways: its training loop as `nnc run --timing` reports it (the
 like-for-like ratio), and the whole process, start-up, .npy loading, fingerprinting and
 the final evaluation included (the conservative ratio).
@@ -104,13 +106,15 @@ def main():
         print(f"{w}: {args.rounds} rounds done", file=sys.stderr)
     peak = numpy_matmul_peak(args.threads)
     unit = {"W1": "steps/s", "W2": "steps/s", "W3": "samples/s", "W4": "samples/s"}
-    print(f"{'workload':8} {'unit':9} {'nnc loop':>10} {'numpy':>10} {'ratio':>6} {'nnc whole':>10} {'ratio':>6} "
-          f"{'nnc loss':>12} {'numpy loss':>12} {'GFLOP/s':>8}")
+    print(f"{'workload':8} {'unit':9} {'nnc loop':>10} {'numpy':>10} {'ratio':>6} {'rounds':>11} {'nnc whole':>10} "
+          f"{'ratio':>6} {'nnc loss':>12} {'numpy loss':>12} {'GFLOP/s':>8}")
     for w in args.workloads:
         a, b = statistics.median(results[w]["nnc"]), statistics.median(results[w]["numpy"])
         whole = statistics.median(results[w]["whole"])
+        per_round = [x / y for x, y in zip(results[w]["nnc"], results[w]["numpy"])]
+        spread = f"{min(per_round):.2f}-{max(per_round):.2f}"
         gflops = f"{a * FLOPS[w] / 1e9:.1f}" if w in FLOPS else "-"
-        print(f"{w:8} {unit[w]:9} {a:10.0f} {b:10.0f} {a / b:6.2f} {whole:10.0f} {whole / b:6.2f} "
+        print(f"{w:8} {unit[w]:9} {a:10.0f} {b:10.0f} {a / b:6.2f} {spread:>11} {whole:10.0f} {whole / b:6.2f} "
               f"{results[w]['nnc_loss']:12.6g} {results[w]['numpy_loss']:12.6g} {gflops:>8}")
     print("nnc peak RSS (MB): " + ", ".join(f"{w} {results[w]['rss']:.1f}" for w in args.workloads))
     print(f"numpy float32 matmul peak (2048^3, {args.threads} threads, best of 5): {peak:.0f} GFLOP/s; "
