@@ -90,14 +90,10 @@ train {
     seed = 1
 }
 ";
-    std::fs::write(dir.path().join("wide.nn"), spec).unwrap();
+    let path = dir.path().join("wide.nn");
+    std::fs::write(&path, spec).unwrap();
     let trace = |threads: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_nnc"))
-            .args(["run", "wide.nn", "--trace", "step", "-q"])
-            .current_dir(dir.path())
-            .env("NNC_THREADS", threads)
-            .output()
-            .unwrap();
+        let out = run_with_threads(threads, &["run", path.to_str().unwrap(), "--trace", "step", "-q"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     };

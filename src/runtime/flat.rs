@@ -22,7 +22,7 @@ fn row_major_len<T>(a: &ArrayD<T>) -> Option<usize> {
         _ => return None,
     };
     assert!(row_major, "{NOT_ROW_MAJOR}");
-    Some(a.shape().iter().product())
+    Some(a.len())
 }
 
 /// The values of a row-major array, in order. Panics if it is not row-major.
