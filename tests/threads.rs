@@ -1,6 +1,6 @@
 //! Results do not depend on the thread count: the large matrix products (which run on
-//! several threads) give the same bits with 1 and 2 threads, for the shapes of the
-//! benchmark workloads, and a run gives the same trace (its 256×512 weight, above
+//! several threads) give the same bits with 1, 2 and 3 threads, for the shapes of the
+//! benchmark workloads and odd ones, and a run gives the same trace (its 256×512 weight, above
 //! `optimizer::PARALLEL_MIN` elements, is also updated on both threads).
 
 use std::process::Command;
@@ -27,7 +27,7 @@ fn operand(m: &Array2<f32>, transposed: bool) -> Operand<'_, f32> {
 }
 
 #[test]
-fn large_products_have_the_same_bits_with_one_and_two_threads() {
+fn large_products_have_the_same_bits_on_any_thread_count() {
     // (m, k, n, transpose a, transpose b): W3 and W4's forward, weight-gradient and
     // input-gradient products, and a long-sum input gradient of a small batch (it and
     // W4's input gradient go through scratch).
@@ -41,21 +41,30 @@ fn large_products_have_the_same_bits_with_one_and_two_threads() {
         (1024, 256, 1024, true, false),
         (256, 1024, 1024, false, true),
         (2048, 1024, 1024, false, false),
+        // W4's narrow products (its softmax layer), and odd sizes, which threads cannot
+        // share equally.
+        (256, 1024, 10, false, false),
+        (1024, 256, 10, true, false),
+        (256, 10, 1024, false, true),
+        (257, 300, 129, false, false),
+        (131, 77, 601, true, true),
     ];
     for (seed, &(m, k, n, ta, tb)) in shapes.iter().enumerate() {
         assert!(m * k * n >= GEMM_MIN_WORK, "{m}x{k}x{n} would not use the threaded kernel");
         let a = if ta { filled(k, m, seed as u64) } else { filled(m, k, seed as u64) };
         let b = if tb { filled(n, k, 100 + seed as u64) } else { filled(k, n, 100 + seed as u64) };
         let mut outs = Vec::new();
-        for threads in [1, 2] {
+        for threads in [1, 2, 3] {
             set_threads(threads);
             let mut out = Array2::<f32>::zeros((m, n));
             let mut scratch = vec![0f32; matmul_scratch(m, k, n, ta, tb)];
             matmul(operand(&a, ta), operand(&b, tb), out.as_slice_mut().expect("row-major"), &mut scratch);
             outs.push(out);
         }
-        let same = outs[0].iter().zip(outs[1].iter()).all(|(x, y)| x.to_bits() == y.to_bits());
-        assert!(same, "{m}x{k}x{n} (ta {ta}, tb {tb}) differs between 1 and 2 threads");
+        for (threads, out) in [2, 3].iter().zip(&outs[1..]) {
+            let same = outs[0].iter().zip(out.iter()).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{m}x{k}x{n} (ta {ta}, tb {tb}) differs between 1 and {threads} threads");
+        }
         // And the product is right: one element against a plain f64 sum.
         let (i, j) = (m / 3, n / 2);
         let exact: f64 = (0..k)

@@ -80,7 +80,8 @@ enum Mode {
 }
 
 impl TraceWriter {
-    /// A writer of `format` into `out`, on a thread of its own when `threaded`.
+    /// A writer of `format` into `out`, on a thread of its own when `threaded` (in the
+    /// loop when the system cannot start a thread).
     pub fn new(out: Output, format: Format, threaded: bool) -> TraceWriter {
         if !threaded {
             return TraceWriter(Mode::Inline { writer: Writer::new(format), line: String::new(), out, error: None });
@@ -89,7 +90,11 @@ impl TraceWriter {
         let (give_back, emptied) = mpsc::channel();
         let wanted = Arc::new(AtomicBool::new(false));
         let asks = Arc::clone(&wanted);
+        // The output goes to the thread once it has started, so that the loop keeps it
+        // (and writes in the loop) if the system cannot start one.
+        let (hand_over, handed) = mpsc::channel::<Output>();
         let writes = move || {
+            let out = handed.recv().expect("the loop hands the output over once the thread has started");
             let mut written = Written { out, error: None, last_epoch: None };
             let (mut writer, mut line) = (Writer::new(format), String::new());
             loop {
@@ -116,10 +121,11 @@ impl TraceWriter {
             }
             written
         };
-        let thread = std::thread::Builder::new()
-            .name("nnc-trace".into())
-            .spawn(writes)
-            .expect("the system starts a thread for the trace");
+        let Ok(thread) = std::thread::Builder::new().name("nnc-trace".into()).spawn(writes) else {
+            return TraceWriter::new(out, format, false);
+        };
+        // The thread waits for it first, so it is there to receive it.
+        let _ = hand_over.send(out);
         TraceWriter(Mode::Threaded {
             writer: Writer::new(format),
             batch: Vec::with_capacity(BATCH),
