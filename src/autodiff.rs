@@ -172,7 +172,8 @@ fn vjp(
         Op::Penalty { l1, l2 } => emit(g, acc, args[0], Op::PenaltyGrad { l1, l2 }, &[args[0], dy])?,
         Op::Broadcast => emit(g, acc, args[0], Op::SumRows, &[dy])?,
         Op::SumRows => emit(g, acc, args[0], Op::Broadcast, &[dy])?,
-        Op::Activate(f) => emit(g, acc, args[0], Op::ActivateGrad(f), &[args[0], out, dy])?,
+        Op::Activate(f) if f.grad_reads_input() => emit(g, acc, args[0], Op::ActivateGrad(f), &[args[0], out, dy])?,
+        Op::Activate(f) => emit(g, acc, args[0], Op::ActivateGrad(f), &[out, dy])?,
         Op::Softmax => emit(g, acc, args[0], Op::SoftmaxGrad, &[out, dy])?,
         Op::Loss(loss) => {
             let (p, t) = (args[0], args[1]);

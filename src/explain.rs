@@ -9,7 +9,7 @@ use ndarray::{ArrayD, s};
 
 use crate::autodiff::{AutodiffError, differentiate};
 use crate::data::Splits;
-use crate::ir::{Activation, DType, Graph, Loss, Op, Pass, ValueId};
+use crate::ir::{Activation, DType, Def, Graph, Loss, Op, Pass, ValueId};
 use crate::program::{GradientMode, Optimizer, Program};
 use crate::runtime::{Executor, Scalar};
 use crate::trace::float::fmt_float;
@@ -259,7 +259,14 @@ fn describe(v: &Values, op: &Op, args: &[ValueId], out: ValueId) -> Vec<String> 
         }
         Op::Activate(a) => elementwise(&|i| format!("{a}({})", f(at(arg(0), i)))),
         Op::ActivateGrad(a) => {
-            let (x, y, d) = (arg(0), arg(1), arg(2));
+            let (x, y, d) = Op::activate_grad_operands(*a, args);
+            // The pre-activation, which a derivative of y alone does not read but a hand
+            // calculation shows: the input of the instruction that computed y.
+            let x = match v.graph.value(y).def {
+                Def::Inst(i) if x == y => v.graph.insts[i].args[0],
+                _ => x,
+            };
+            let (x, y, d) = (v.get(x), v.get(y), v.get(d));
             elementwise(&|i| {
                 let factor = match a {
                     Activation::Sigmoid => format!("{} × (1 − {})", f(at(y, i)), f(at(y, i))),

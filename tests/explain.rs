@@ -61,3 +61,29 @@ fn larger_networks_are_refused_politely() {
     let (p, d) = common::spec("digits.nn");
     assert!(matches!(explain(&p, &d, Style::Text), Err(ExplainError::TooLarge(_))));
 }
+
+#[test]
+fn relus_derivative_shows_the_pre_activation() {
+    // The backward pass reads ReLU's output only ([y > 0]); the hand calculation still
+    // shows the pre-activation the tutorial reasons with.
+    let spec = "model r {
+    input 2
+    dense 2 as hidden { activation = relu, bias = false, weights = [[0.5, -0.4], [0.3, -0.2]] }
+    dense 1 as out { bias = false, weights = [[0.7], [0.1]] }
+    loss mse
+}
+data {
+    x = [[1, 2]]
+    y = [[1]]
+}
+train {
+    optimizer = sgd(lr = 0.1)
+}
+";
+    let (program, _) = nnc::compile(spec, nnc::Syntax::Nn).unwrap();
+    let data = common::data_in(&program, &common::root());
+    let t = explain(&program, &data, Style::Text).unwrap();
+    for expected in ["hidden.pre[1] = 1 × 0.5 + 2 × 0.3 = 1.1", "× [1.1 > 0] =", "(-0.046) × [(-0.8) > 0] = 0"] {
+        assert!(t.contains(expected), "missing {expected} in\n{t}");
+    }
+}

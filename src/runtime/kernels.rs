@@ -311,7 +311,8 @@ pub fn activation<T: Scalar>(f: Activation, x: T) -> T {
     }
 }
 
-/// f'(x) for one element, given y = f(x) where that is cheaper.
+/// f'(x) for one element, given y = f(x) where that is cheaper. Sigmoid's, tanh's and
+/// ReLU's read y only (`Activation::grad_reads_input`): callers without x pass y for it.
 pub fn activation_grad<T: Scalar>(f: Activation, x: T, y: T) -> T {
     let (zero, one) = (T::zero(), T::one());
     match f {
@@ -369,10 +370,11 @@ fn relu<T: Scalar>(x: T) -> T {
     if x > T::zero() { x } else { T::zero() }
 }
 
-/// ReLU's derivative at x, as `activation_grad` computes it.
+/// ReLU's derivative where it gave y, as `activation_grad` computes it: y > 0 exactly
+/// where x > 0.
 #[inline(always)]
-fn relu_grad<T: Scalar>(x: T, _y: T) -> T {
-    if x > T::zero() { T::one() } else { T::zero() }
+fn relu_grad<T: Scalar>(_x: T, y: T) -> T {
+    if y > T::zero() { T::one() } else { T::zero() }
 }
 
 /// out = f(x).
@@ -384,7 +386,7 @@ pub fn activate<T: Scalar>(f: Activation, x: &[T], out: &mut [T]) {
     })
 }
 
-/// out = f'(x) · dy.
+/// out = f'(x) · dy (x as `activation_grad` reads it).
 pub fn activate_grad<T: Scalar>(f: Activation, x: &[T], y: &[T], dy: &[T], out: &mut [T]) {
     with_activation!(f, relu_grad, |f| move |x, y| activation_grad(f, x, y), |g| {
         for (((o, &x), &y), &d) in out.iter_mut().zip(x).zip(y).zip(dy) {

@@ -446,7 +446,10 @@ fn run_one<T: Scalar>(inst: &crate::ir::Inst, r: &Resolved, pass: &Pass<'_, T>, 
         Op::Broadcast => kernels::broadcast(arg(0), o),
         Op::SumRows => kernels::sum_rows(arg(0), cols(0), o),
         Op::Activate(f) => kernels::activate(*f, arg(0), o),
-        Op::ActivateGrad(f) => kernels::activate_grad(*f, arg(0), arg(1), arg(2), o),
+        Op::ActivateGrad(f) => {
+            let (x, y, dy) = Op::activate_grad_operands(*f, &[0, 1, 2]);
+            kernels::activate_grad(*f, arg(x), arg(y), arg(dy), o)
+        }
         Op::Softmax => kernels::softmax(arg(0), cols(0), o),
         Op::SoftmaxGrad => kernels::softmax_grad(arg(0), arg(1), cols(0), o),
         Op::Loss(l) => o.fill(kernels::loss(*l, arg(0), cols(0), arg(1), cols(1))),
@@ -483,8 +486,8 @@ fn run_fused<T: Scalar>(
         fusion::Fused::ActivationGradSum { at, activation } => {
             let (grad, sum) = (&insts[at], &insts[at + 1]);
             let (g, sums) = unsafe { (pass.write(place[grad.out.0]), pass.write(place[sum.out.0])) };
-            let arg = |k: usize| read(grad.args[k]);
-            kernels::activate_grad_sum_rows(activation, arg(0), arg(1), arg(2), g, sums);
+            let (x, y, dy) = Op::activate_grad_operands(activation, &grad.args);
+            kernels::activate_grad_sum_rows(activation, read(x), read(y), read(dy), g, sums);
         }
     }
 }
