@@ -48,6 +48,17 @@ fn large_products_have_the_same_bits_on_any_thread_count() {
         (256, 10, 1024, false, true),
         (257, 300, 129, false, false),
         (131, 77, 601, true, true),
+        // Products whose halves would fall on gemm's paths for outputs of at most 16×16
+        // elements and at most 64×64 (each with its own summation order), in every
+        // layout, and a two-term sum (gemm's outer-product path).
+        (130, 1024, 2, false, false),
+        (130, 1024, 2, false, true),
+        (130, 1024, 2, true, false),
+        (130, 1024, 2, true, true),
+        (2, 1024, 130, false, true),
+        (128, 784, 40, false, false),
+        (40, 1000, 128, true, true),
+        (512, 2, 512, false, false),
     ];
     for (seed, &(m, k, n, ta, tb)) in shapes.iter().enumerate() {
         assert!(m * k * n >= GEMM_MIN_WORK, "{m}x{k}x{n} would not use the threaded kernel");

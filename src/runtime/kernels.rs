@@ -9,9 +9,10 @@ use crate::ir::{Activation, Loss};
 use crate::runtime::scalar::Scalar;
 use crate::runtime::threads::{PIECE, threads, worth_cutting};
 
-/// Products of at least this many multiply-adds go through `gemm` (AVX-512 kernels, and
-/// threads); smaller ones stay on `matrixmultiply`, whose summation order the tutorial's
-/// pinned numbers and the specs' snapshots were computed with.
+/// Products of at least this many multiply-adds go through `gemm` (AVX-512 or AVX2
+/// kernels, whichever the CPU has, and threads); smaller ones stay on `matrixmultiply`,
+/// whose summation order the tutorial's pinned numbers and the specs' snapshots were
+/// computed with.
 pub const GEMM_MIN_WORK: usize = 1 << 18;
 
 /// Products of at most this many multiply-adds (and `TINY_K` terms per sum) are summed
@@ -103,38 +104,138 @@ fn gemm_into<T: Scalar>(a: Operand<T>, b: Operand<T>, out: &mut [T], (out_rs, ou
     let ((m, k), n) = (a.dims(), b.dims().1);
     let holds = |o: &Operand<T>| o.values.len() >= o.shape.0 * o.shape.1;
     assert!(holds(&a) && holds(&b) && out.len() >= m * n, "the operands and the output hold their shapes");
-    let parallelism = match threads() {
-        1 => gemm::Parallelism::None,
-        t => gemm::Parallelism::Rayon(t),
+    let product = Product {
+        m,
+        n,
+        k,
+        a: a.values.as_ptr(),
+        a_strides: a.strides(),
+        b: b.values.as_ptr(),
+        b_strides: b.strides(),
+        out: out.as_mut_ptr(),
+        out_strides: (out_rs, out_cs),
     };
-    let ((ars, acs), (brs, bcs)) = (a.strides(), b.strides());
     // SAFETY: each operand's values hold its stored shape (asserted), so every (row,
-    // column) of op(a) and op(b) at these strides is inside them; `out` holds m·n elements, each written at
-    // a distinct index below m·n; it is borrowed mutably and so aliases neither input; and
-    // `read_dst = false` means gemm only writes `out` (out = 1 · a·b).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            out_cs as isize,
-            out_rs as isize,
-            false,
-            a.values.as_ptr(),
-            acs as isize,
-            ars as isize,
-            b.values.as_ptr(),
-            bcs as isize,
-            brs as isize,
-            T::zero(),
-            T::one(),
-            false,
-            false,
-            false,
-            parallelism,
+    // column) of op(a) and op(b) at these strides is inside them; `out` holds m·n elements,
+    // each at a distinct index below m·n at these strides; it is borrowed mutably and so
+    // aliases neither input.
+    unsafe { product.run_cut(threads()) };
+}
+
+/// A product for `gemm`: out (m×n) = op(a) (m×k) · op(b) (k×n), each matrix given by a
+/// pointer to its first element and its (row, column) strides in elements.
+#[derive(Clone, Copy)]
+struct Product<T> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const T,
+    a_strides: (usize, usize),
+    b: *const T,
+    b_strides: (usize, usize),
+    out: *mut T,
+    out_strides: (usize, usize),
+}
+
+// SAFETY: a `Product` goes to another thread only from `run_cut`, which gives each thread a
+// part of `out` that no other part overlaps; `a` and `b` are only read.
+unsafe impl<T: Sync> Send for Product<T> {}
+
+impl<T: Scalar> Product<T> {
+    /// Runs the product on `threads` threads: cut in two along the output's longer side,
+    /// the halves side by side (`rayon::join`), down to one part per thread, each part on
+    /// `gemm` alone. Each output element is the same sum in the same order as on one
+    /// thread: gemm cuts the sum's depth from k only, on its path for large products, and
+    /// a cut keeps its parts on the whole product's path (`same_path`). gemm's own threads
+    /// meet four times per product on W3's and W4's shapes; one part per thread made W3
+    /// 8.7% faster on an AVX2 machine and left W4 the same (benches/HISTORY.md).
+    ///
+    /// # Safety
+    /// The operands hold every element the strides reach for (m, k) and (k, n), and `out`
+    /// holds m·n distinct elements at its strides that nothing else reads or writes.
+    unsafe fn run_cut(self, threads: usize) {
+        let by_rows = self.m >= self.n;
+        let long = if by_rows { self.m } else { self.n };
+        let first = long * (threads / 2) / threads.max(1);
+        let shortest = first.min(long - first);
+        let part = if by_rows { (shortest, self.n) } else { (self.m, shortest) };
+        if threads < 2 || !same_path(self.k, (self.m, self.n), part) {
+            // SAFETY: as the caller promises.
+            return unsafe { self.run_whole() };
+        }
+        let (p1, p2) = if by_rows { self.split_rows(first) } else { self.split_columns(first) };
+        rayon::join(
+            // SAFETY: the parts write disjoint rows (or columns) of `out` and read inside
+            // the operands the caller vouches for.
+            move || unsafe { p1.run_cut(threads / 2) },
+            move || unsafe { p2.run_cut(threads - threads / 2) },
         );
     }
+
+    /// The product's first `rows` rows (of out and op(a)), and the rest.
+    fn split_rows(self, rows: usize) -> (Self, Self) {
+        let rest = Product {
+            m: self.m - rows,
+            a: self.a.wrapping_add(rows * self.a_strides.0),
+            out: self.out.wrapping_add(rows * self.out_strides.0),
+            ..self
+        };
+        (Product { m: rows, ..self }, rest)
+    }
+
+    /// The product's first `cols` columns (of out and op(b)), and the rest.
+    fn split_columns(self, cols: usize) -> (Self, Self) {
+        let rest = Product {
+            n: self.n - cols,
+            b: self.b.wrapping_add(cols * self.b_strides.1),
+            out: self.out.wrapping_add(cols * self.out_strides.1),
+            ..self
+        };
+        (Product { n: cols, ..self }, rest)
+    }
+
+    /// The product on `gemm`, on this thread.
+    ///
+    /// # Safety
+    /// As `run_cut`.
+    unsafe fn run_whole(self) {
+        let Product { m, n, k, a, a_strides: (ars, acs), b, b_strides: (brs, bcs), out, out_strides: (ors, ocs) } =
+            self;
+        // SAFETY: as the caller promises; `read_dst = false` means gemm only writes `out`
+        // (out = 1 · a·b).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                out,
+                ocs as isize,
+                ors as isize,
+                false,
+                a,
+                acs as isize,
+                ars as isize,
+                b,
+                bcs as isize,
+                brs as isize,
+                T::zero(),
+                T::one(),
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+/// Whether `gemm` computes a part of shape `part` (rows, columns) of a product with sums of
+/// `k` terms with the same sums, in the same order, as the whole product of shape `whole`:
+/// it has paths of its own, each summing in its own order, for sums of at most two terms,
+/// a single row or column, outputs of at most 16×16 elements and at most 64×64.
+fn same_path(k: usize, whole: (usize, usize), part: (usize, usize)) -> bool {
+    let path = |(m, n): (usize, usize)| (m * n <= 16 * 16, m <= 64 && n <= 64);
+    k > 2 && part.0 > 1 && part.1 > 1 && path(whole) == path(part)
 }
 
 /// dst (cols×rows) = the transpose of src (rows×cols), both row-major, on `threads`

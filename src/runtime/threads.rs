@@ -1,7 +1,8 @@
 //! How many threads large matrix products and large elementwise passes may use, and when
 //! elementwise work is cut for them. Results must not depend on it: traces
-//! are byte-identical whatever the count. `gemm` gave bit-identical products with 1 and 2
-//! threads on the shapes nnc uses; `tests/threads.rs` keeps checking that.
+//! are byte-identical whatever the count. A large product is cut into one part per
+//! thread, each on `gemm` alone and summed as the whole would be
+//! (`kernels::Product::run_cut`); `tests/threads.rs` checks 1, 2 and 3 threads.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
