@@ -14,6 +14,7 @@ usage: python3 benches/compare.py [--rounds N] [--threads N] [W1 W2 W3 W4]
 import argparse
 import json
 import os
+import platform
 import re
 import statistics
 import subprocess
@@ -76,6 +77,22 @@ def numpy_matmul_peak(threads):
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
+def machine():
+    """The CPU the sitting ran on, its logical CPUs and its widest vector instructions:
+    nnc's gemm and numpy's OpenBLAS both pick kernels for it at run time, and the ratios
+    differ between an AVX-512 machine and an AVX2 one."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs"
+    name = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.*)$", info, re.M)
+    flags = set(flags.group(1).split()) if flags else set()
+    vectors = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{name.group(1) if name else platform.machine()}, {os.cpu_count()} logical CPUs, {vectors}"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -107,6 +124,7 @@ def main():
         print(f"{w}: {args.rounds} rounds done", file=sys.stderr)
     peak = numpy_matmul_peak(args.threads)
     unit = {"W1": "steps/s", "W2": "steps/s", "W3": "samples/s", "W4": "samples/s"}
+    print(f"machine: {machine()}")
     print(f"{'workload':8} {'unit':9} {'nnc loop':>10} {'numpy':>10} {'ratio':>6} {'rounds':>11} {'nnc whole':>10} "
           f"{'ratio':>6} {'nnc loss':>12} {'numpy loss':>12} {'GFLOP/s':>8}")
     for w in args.workloads:

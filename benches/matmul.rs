@@ -1,5 +1,5 @@
 //! The matrix-product kernels nnc could use, on the benchmark workloads' shapes (f32):
-//! ndarray's default (`matrixmultiply`), `gemm` (AVX-512, through nnc's
+//! ndarray's default (`matrixmultiply`), `gemm` (AVX-512 or AVX2 kernels, through nnc's
 //! `runtime::kernels::matmul` as training calls it), and two OpenBLAS builds loaded at run
 //! time: the one numpy ships (`numpy.libs/libscipy_openblas64_*.so`) and the system's
 //! (`libopenblas.so.0`, Debian's `libopenblas-dev`). Each threaded kernel runs on 1 and 2
@@ -161,6 +161,21 @@ fn filled(rows: usize, cols: usize) -> Array2<f32> {
     Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5)
 }
 
+/// The widest kernels `gemm` picks at run time on this CPU (figures from an AVX-512
+/// machine and an AVX2 one differ by up to a factor of two).
+fn gemm_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return "AVX2 + FMA";
+        }
+    }
+    "scalar or SSE"
+}
+
 fn main() {
     let numpy = OpenBlas::numpy();
     let system = OpenBlas::system();
@@ -178,6 +193,7 @@ fn main() {
             None => println!("OpenBLAS, {name}: not found ({fix}); its columns stay empty"),
         }
     }
+    println!("gemm: {} kernels on this CPU", gemm_kernels());
     println!("GFLOP/s on 1 and 2 threads (≠: the two products differ in some bit)");
     println!(
         "{:48} {:>9} {:>19}  {:>19}  {:>19}",
