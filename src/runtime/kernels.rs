@@ -139,7 +139,7 @@ struct Product<T> {
 
 // SAFETY: a `Product` goes to another thread only from `run_cut`, which gives each thread a
 // part of `out` that no other part overlaps; `a` and `b` are only read.
-unsafe impl<T: Sync> Send for Product<T> {}
+unsafe impl<T: Send + Sync> Send for Product<T> {}
 
 impl<T: Scalar> Product<T> {
     /// Runs the product on `threads` threads: cut in two along the output's longer side,
