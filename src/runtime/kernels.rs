@@ -163,7 +163,7 @@ impl<T: Scalar> Product<T> {
             // SAFETY: as the caller promises.
             return unsafe { self.run_whole() };
         }
-        let (p1, p2) = if by_rows { self.split_rows(first) } else { self.split_columns(first) };
+        let (p1, p2) = self.split(by_rows, first);
         rayon::join(
             // SAFETY: the parts write disjoint rows (or columns) of `out` and read inside
             // the operands the caller vouches for.
@@ -172,26 +172,20 @@ impl<T: Scalar> Product<T> {
         );
     }
 
-    /// The product's first `rows` rows (of out and op(a)), and the rest.
-    fn split_rows(self, rows: usize) -> (Self, Self) {
-        let rest = Product {
-            m: self.m - rows,
-            a: self.a.wrapping_add(rows * self.a_strides.0),
-            out: self.out.wrapping_add(rows * self.out_strides.0),
-            ..self
-        };
-        (Product { m: rows, ..self }, rest)
-    }
-
-    /// The product's first `cols` columns (of out and op(b)), and the rest.
-    fn split_columns(self, cols: usize) -> (Self, Self) {
-        let rest = Product {
-            n: self.n - cols,
-            b: self.b.wrapping_add(cols * self.b_strides.1),
-            out: self.out.wrapping_add(cols * self.out_strides.1),
-            ..self
-        };
-        (Product { n: cols, ..self }, rest)
+    /// The product cut after `at` rows (of out and op(a)) or columns (of out and op(b)):
+    /// the first part and the rest.
+    fn split(self, by_rows: bool, at: usize) -> (Self, Self) {
+        let (mut first, mut rest) = (self, self);
+        if by_rows {
+            (first.m, rest.m) = (at, self.m - at);
+            rest.a = self.a.wrapping_add(at * self.a_strides.0);
+            rest.out = self.out.wrapping_add(at * self.out_strides.0);
+        } else {
+            (first.n, rest.n) = (at, self.n - at);
+            rest.b = self.b.wrapping_add(at * self.b_strides.1);
+            rest.out = self.out.wrapping_add(at * self.out_strides.1);
+        }
+        (first, rest)
     }
 
     /// The product on `gemm`, on this thread.
