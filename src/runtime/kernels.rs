@@ -147,8 +147,9 @@ impl<T: Scalar> Product<T> {
     /// `gemm` alone. Each output element is the same sum in the same order as on one
     /// thread: gemm cuts the sum's depth from k only, on its path for large products, and
     /// a cut keeps its parts on the whole product's path (`same_path`). gemm's own threads
-    /// meet four times per product on W3's and W4's shapes; one part per thread made W3
-    /// 8.7% faster on an AVX2 machine and left W4 the same (benches/HISTORY.md).
+    /// meet twice per block of the sum's depth (four times on W4's large products); one
+    /// part per thread made W3 8.7% faster on an AVX2 machine and left W4 the same
+    /// (benches/HISTORY.md).
     ///
     /// # Safety
     /// The operands hold every element the strides reach for (m, k) and (k, n), and `out`
