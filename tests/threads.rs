@@ -1,7 +1,7 @@
 //! Results do not depend on the thread count: the large matrix products (which run on
 //! several threads) give the same bits with 1, 2 and 3 threads, for the shapes of the
-//! benchmark workloads and odd ones, and a run gives the same trace (its 256×512 weight, above
-//! `optimizer::PARALLEL_MIN` elements, is also updated on both threads).
+//! benchmark workloads and odd ones, and a run gives the same trace (its 256×512 weight,
+//! above `optimizer::PARALLEL_MIN` elements, is also updated on both threads).
 
 use std::process::Command;
 

@@ -157,10 +157,12 @@ impl<T: Scalar> Product<T> {
     unsafe fn run_cut(self, threads: usize) {
         let by_rows = self.m >= self.n;
         let long = if by_rows { self.m } else { self.n };
+        // The first part's share of the long side, as its share of the threads.
         let first = long * (threads / 2) / threads.max(1);
         let shortest = first.min(long - first);
         let part = if by_rows { (shortest, self.n) } else { (self.m, shortest) };
-        if threads < 2 || !same_path(self.k, (self.m, self.n), part) {
+        if !same_path(self.k, (self.m, self.n), part) {
+            // One thread (no first part), or parts gemm would sum otherwise.
             // SAFETY: as the caller promises.
             return unsafe { self.run_whole() };
         }
