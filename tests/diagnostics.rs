@@ -13,7 +13,8 @@ fn every_bad_spec_gets_a_located_report() {
         let folder = path.parent().unwrap().to_path_buf();
         let diags = match nnc::compile(&text, Syntax::from_path(&name)) {
             Ok((program, mut warnings)) => {
-                let mut loader = |p: &str| std::fs::read(folder.join(p)).map_err(|e| format!("cannot read {p}: {e}"));
+                let mut loader =
+                    |p: &str| nnc::data::FileBytes::read(&folder.join(p)).map_err(|e| format!("cannot read {p}: {e}"));
                 if let Err(errors) = nnc::data::prepare(&program, &mut loader) {
                     warnings.0.extend(errors.0);
                 }

@@ -12,9 +12,10 @@ fn every_language_reference_example_compiles() {
         if program.data.is_some() {
             program.train.epochs = 1;
             let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-            let data =
-                nnc::data::prepare(&program, &mut |p: &str| std::fs::read(specs.join(p)).map_err(|e| e.to_string()))
-                    .unwrap_or_else(|d| panic!("{d:?}\n{block}"));
+            let data = nnc::data::prepare(&program, &mut |p: &str| {
+                nnc::data::FileBytes::read(&specs.join(p)).map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|d| panic!("{d:?}\n{block}"));
             nnc::train::train(&program, &data, nnc::train::events::Level::Epoch, &mut |_| {}).unwrap();
         }
     }

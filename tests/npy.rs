@@ -7,43 +7,73 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-/// A version-1 `.npy` file with this descriptor, shape and data.
+/// A version-1 `.npy` file with this descriptor, shape and data, its header padded as
+/// numpy pads it (the data starts a multiple of 64 bytes in).
 fn npy(descr: &str, shape: &str, data: Vec<u8>) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
+    let start = (10 + header(descr, shape).len() + 1).next_multiple_of(64);
+    npy_with_data_at(descr, shape, data, start)
+}
+
+/// A version-1 `.npy` file whose data starts `start` bytes in.
+fn npy_with_data_at(descr: &str, shape: &str, data: Vec<u8>, start: usize) -> Vec<u8> {
+    let mut header = header(descr, shape);
+    while 10 + header.len() + 1 < start {
         header.push(' ');
     }
     header.push('\n');
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
+    assert_eq!(out.len(), start, "the header fits before the data");
     out.extend(data);
     out
+}
+
+/// The header's dictionary.
+fn header(descr: &str, shape: &str) -> String {
+    format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
 }
 
 #[test]
 fn reads_floats_and_integers_and_refuses_what_does_not_fit() {
     use nnc::data::npy::{Elements, parse};
     let f: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-    assert_eq!(parse(&npy("<f8", "(2,)", f.clone())).unwrap().values, Elements::F64(vec![1.5, -2.0]));
+    assert_eq!(parse(npy("<f8", "(2,)", f.clone()).into()).unwrap().values, Elements::F64(vec![1.5, -2.0]));
     let i: Vec<u8> = [3i64, 0, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
-    let a = parse(&npy("<i8", "(3, 1)", i)).unwrap();
+    let a = parse(npy("<i8", "(3, 1)", i).into()).unwrap();
     assert_eq!((a.dims, a.values), (vec![3, 1], Elements::F64(vec![3.0, 0.0, 2.0])));
     // float32 stays float32 (half the memory); everything else becomes f64.
-    let a = parse(&npy("<f4", "(2,)", f32s(&[0.1, -3.0]))).unwrap();
+    let a = parse(npy("<f4", "(2,)", f32s(&[0.1, -3.0])).into()).unwrap();
     assert_eq!(a.values, Elements::F32(vec![0.1f32, -3.0]));
     assert_eq!(a.values.into_f64(), vec![f64::from(0.1f32), -3.0]);
     let u: Vec<u8> = vec![7u8, 255];
-    assert_eq!(parse(&npy("|u1", "(2,)", u)).unwrap().values, Elements::F64(vec![7.0, 255.0]));
-    assert!(parse(&npy("<f8", "(1000000000000,)", f.clone())).unwrap_err().contains("truncated"));
-    assert!(parse(&npy("<f8", "(4611686018427387904, 8)", f.clone())).unwrap_err().contains("more elements"));
-    assert!(parse(&npy("<c16", "(1,)", f)).unwrap_err().contains("element type"));
-    assert!(parse(b"not numpy").unwrap_err().contains("not a valid .npy"));
-    // Data that does not start on an 8-byte boundary in memory is read the same.
+    assert_eq!(parse(npy("|u1", "(2,)", u).into()).unwrap().values, Elements::F64(vec![7.0, 255.0]));
+    assert!(parse(npy("<f8", "(1000000000000,)", f.clone()).into()).unwrap_err().contains("truncated"));
+    assert!(parse(npy("<f8", "(4611686018427387904, 8)", f.clone()).into()).unwrap_err().contains("more elements"));
+    assert!(parse(npy("<c16", "(1,)", f).into()).unwrap_err().contains("element type"));
+    assert!(parse(b"not numpy".to_vec().into()).unwrap_err().contains("not a valid .npy"));
+    // Data that does not start on a boundary of its element type in the file (a header
+    // padded otherwise than numpy pads it) is read the same.
     let f: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut shifted = vec![0u8];
-    shifted.extend(npy("<f8", "(2,)", f));
-    assert_eq!(parse(&shifted[1..]).unwrap().values, Elements::F64(vec![1.5, -2.0]));
+    let odd = npy_with_data_at("<f8", "(2,)", f, 132);
+    assert_eq!(parse(odd.clone().into()).unwrap().values, Elements::F64(vec![1.5, -2.0]));
+    // The same in version 2, whose header's length takes 4 bytes (the data starts at 134).
+    let mut v2 = odd;
+    v2[6] = 2;
+    v2.splice(10..10, [0, 0]);
+    assert_eq!(parse(v2.into()).unwrap().values, Elements::F64(vec![1.5, -2.0]));
+    let odd = npy_with_data_at("<f4", "(2,)", f32s(&[0.1, -3.0]), 130);
+    assert_eq!(parse(odd.into()).unwrap().values, Elements::F32(vec![0.1f32, -3.0]));
+}
+
+#[test]
+fn float32_arrays_in_fortran_order_are_read_in_row_major_order() {
+    use nnc::data::npy::{Elements, parse};
+    let mut file = npy("<f4", "(2, 3)", f32s(&[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]));
+    let at = file.windows(5).position(|w| w == b"False").unwrap();
+    file.splice(at..at + 5, *b"True ");
+    let a = parse(file.into()).unwrap();
+    assert_eq!((a.dims, a.values), (vec![2, 3], Elements::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])));
 }
 
 fn f32s(values: &[f32]) -> Vec<u8> {

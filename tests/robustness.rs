@@ -93,7 +93,7 @@ fn check(text: &str, syntax: Syntax) {
         Ok((mut program, _)) => {
             program.train.epochs = program.train.epochs.min(MAX_EPOCHS);
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-            let mut loader = |p: &str| std::fs::read(root.join(p)).map_err(|e| e.to_string());
+            let mut loader = |p: &str| nnc::data::FileBytes::read(&root.join(p)).map_err(|e| e.to_string());
             match nnc::data::prepare(&program, &mut loader) {
                 // Training the larger data sets adds time, not coverage: the runtime is
                 // the same for every size.

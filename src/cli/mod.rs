@@ -22,8 +22,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use nnc::data::Splits;
 use nnc::data::table::MAX_DATA_BYTES;
+use nnc::data::{FileBytes, Splits};
 use nnc::diagnostics::{Code, Diagnostics, Style, render, render_without_source};
 use nnc::{Program, SourceFile, Syntax};
 
@@ -480,7 +480,7 @@ pub fn load(path: &std::path::Path) -> Result<(Program, SourceFile), i32> {
 
 /// Reads a file a spec names, relative to the spec's folder; sets `io_failed` when the
 /// file system refused (rather than the file being too large).
-fn read_named(folder: &std::path::Path, path: &str, io_failed: &mut bool) -> Result<Vec<u8>, String> {
+fn read_named(folder: &std::path::Path, path: &str, io_failed: &mut bool) -> Result<FileBytes, String> {
     let full = folder.join(path);
     let shown = std::path::absolute(&full).unwrap_or_else(|_| full.clone());
     let mut fail = |e: std::io::Error| {
@@ -495,7 +495,7 @@ fn read_named(folder: &std::path::Path, path: &str, io_failed: &mut bool) -> Res
             size.len()
         ));
     }
-    std::fs::read(&full).map_err(fail)
+    FileBytes::read(&full).map_err(fail)
 }
 
 /// Loads the program's data, reading files relative to the spec's folder, printing

@@ -4,12 +4,14 @@
 //! epoch). Files are read through a loader the caller passes in: this module never
 //! touches the file system.
 
+pub mod bytes;
 pub mod generate;
 pub mod npy;
 pub mod prepare;
 pub mod spec;
 pub mod table;
 
+pub use bytes::FileBytes;
 pub use prepare::{Loader, Splits, prepare};
 pub use spec::DataSpec;
 

@@ -1,11 +1,13 @@
 //! Arrays from numpy's `.npy` files (through `ndarray-npy`): float32 stays float32, every
 //! other element type becomes f64 (exactly, for the integers nnc reads). The file's bytes are
 //! viewed in place, never trusted for an allocation: a header that claims more elements
-//! than the file holds is an error, not a huge `Vec`.
+//! than the file holds is an error, not a huge `Vec`. A float32 array in C order becomes
+//! the buffer the bytes were read into, so it is never held twice.
 
 use ndarray::ArrayViewD;
 use ndarray_npy::{ViewNpyError, ViewNpyExt};
 
+use crate::data::FileBytes;
 use crate::ir::Values;
 
 /// The element types read, as numpy writes them on little-endian machines.
@@ -56,21 +58,50 @@ impl From<Elements> for Values {
     }
 }
 
-/// The array in an `.npy` file's bytes.
-pub fn parse(bytes: &[u8]) -> Result<Loaded, String> {
+/// The array in an `.npy` file's bytes. A float32 array in this machine's byte order and
+/// C order takes the bytes' buffer over in place; other arrays are copied out of it.
+pub fn parse(bytes: FileBytes) -> Result<Loaded, String> {
+    if let Some((dims, start, count)) = f32_in_place(bytes.as_bytes()) {
+        let values = bytes.into_f32(start, count).expect("a view lies inside the bytes it views, on whole words");
+        return Ok(Loaded { dims, values: Elements::F32(values) });
+    }
+    let bytes = bytes.as_bytes();
     // `view_npy` needs the data aligned for its element type. numpy pads the header so
-    // that the data starts 64 bytes in, so a buffer from the allocator usually is; if not,
-    // the bytes are copied into 8-byte words first.
+    // that the data starts a multiple of 64 bytes in, so it usually is; a file whose
+    // header is padded otherwise is copied into 8-byte words, shifted so that its data
+    // starts on one.
     let found = match parse_aligned(bytes) {
         Err(ViewNpyError::MisalignedData) => {
-            let mut words = vec![0u64; bytes.len().div_ceil(8)];
-            let aligned: &mut [u8] = bytemuck_bytes(&mut words);
-            aligned[..bytes.len()].copy_from_slice(bytes);
-            parse_aligned(&aligned[..bytes.len()])
+            let shift = data_start(bytes).map_or(0, |start| (8 - start % 8) % 8);
+            let mut words = vec![0u64; (shift + bytes.len()).div_ceil(8)];
+            let aligned = &mut bytemuck::cast_slice_mut(&mut words)[shift..shift + bytes.len()];
+            aligned.copy_from_slice(bytes);
+            parse_aligned(aligned)
         }
         other => other,
     };
     found.map_err(message)?.ok_or_else(|| format!("its element type is not one nnc reads ({TYPES})"))
+}
+
+/// Where the data of an `.npy` file starts: after the magic string (6 bytes), the version
+/// (2), the header's length (2 bytes in version 1, 4 in later ones) and the header.
+fn data_start(bytes: &[u8]) -> Option<usize> {
+    let length =
+        |at: usize, n: usize| bytes.get(at..at + n).map(|b| b.iter().rev().fold(0, |l, &b| l << 8 | b as usize));
+    match bytes.get(6)? {
+        1 => Some(10 + length(8, 2)?),
+        _ => Some(12 + length(8, 4)?),
+    }
+}
+
+/// Where a float32 array in C order lies in an `.npy` file's bytes: its dimensions, the
+/// offset of its first element in bytes and its number of elements. `None` for any other
+/// file, which `parse_aligned` reads (and explains, when it is not valid).
+fn f32_in_place(buf: &[u8]) -> Option<(Vec<usize>, usize, usize)> {
+    let view = ArrayViewD::<f32>::view_npy(buf).ok()?;
+    let values = view.as_slice()?;
+    let start = (values.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+    Some((view.shape().to_vec(), start, values.len()))
 }
 
 /// `parse` on bytes whose data is aligned (else `MisalignedData`); `None` for an element
@@ -109,12 +140,4 @@ fn message(e: ViewNpyError) -> String {
         ViewNpyError::LengthOverflow => "its header's shape has more elements than fit in memory".into(),
         other => format!("it is not a valid .npy file ({other})"),
     }
-}
-
-/// The bytes of a slice of words.
-fn bytemuck_bytes(words: &mut [u64]) -> &mut [u8] {
-    let len = words.len() * 8;
-    // SAFETY: u64 has no padding and any byte pattern is a valid u8; the slice covers
-    // exactly the words' memory and borrows them mutably for its lifetime.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
 }

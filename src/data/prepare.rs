@@ -12,7 +12,7 @@ use crate::data::generate::generate;
 use crate::data::npy::Elements;
 use crate::data::spec::{ColumnRef, DataSource, DataSpec, Normalize};
 use crate::data::table::{self, Table};
-use crate::data::{Dataset, Features, below};
+use crate::data::{Dataset, Features, FileBytes, below};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, SourceFile};
 use crate::ir::{Def, Loss};
 use crate::lower::values::MAX_TENSOR_ELEMENTS;
@@ -80,7 +80,7 @@ pub struct Splits {
 
 /// Reads a data file named in a spec: given the path as written, returns its bytes, or a
 /// message saying why not (naming the resolved path).
-pub type Loader<'a> = dyn FnMut(&str) -> Result<Vec<u8>, String> + 'a;
+pub type Loader<'a> = dyn FnMut(&str) -> Result<FileBytes, String> + 'a;
 
 /// What the model needs of its data.
 struct Needs {
@@ -177,7 +177,7 @@ fn load(spec: &DataSpec, need: &Needs, seed: u64, loader: &mut Loader) -> Result
                 Diagnostic::error(Code::Io, format!("cannot read the data file `{path}`"), spec.spans.source, why)
                     .with_help("paths are relative to the spec's folder")
             })?;
-            let text = String::from_utf8(bytes).map_err(|e| {
+            let text = bytes.into_text().map_err(|e| {
                 Diagnostic::error(
                     Code::Syntax,
                     format!("`{path}` is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
@@ -201,9 +201,7 @@ fn read_array(file: &FilePath, loader: &mut Loader, what: &str) -> Result<Featur
             .with_help("paths are relative to the spec's folder; write arrays with numpy.save")
     };
     let bytes = loader(&file.path).map_err(|why| bad(why, Code::Io))?;
-    let a = crate::data::npy::parse(&bytes).map_err(|why| bad(why, Code::WrongType))?;
-    // The file's bytes are not needed again: free them before widening to f64.
-    drop(bytes);
+    let a = crate::data::npy::parse(bytes).map_err(|why| bad(why, Code::WrongType))?;
     let (rows, cols) = match a.dims.as_slice() {
         [n] => (*n, 1),
         [n, k] => (*n, *k),

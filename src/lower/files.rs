@@ -27,7 +27,7 @@ pub fn resolve(program: &mut Program, loader: &mut Loader) -> Result<(), Diagnos
         };
         let values = loader(&file.path)
             .map_err(|why| bad(why, Code::Io))
-            .and_then(|bytes| npy::parse(&bytes).map_err(|why| bad(why, Code::WrongType)))
+            .and_then(|bytes| npy::parse(bytes).map_err(|why| bad(why, Code::WrongType)))
             .and_then(|a| {
                 let code = if want.len() == 2 { Code::WeightsShape } else { Code::BiasShape };
                 if a.dims != want {

@@ -19,7 +19,7 @@ pub fn compile_file(path: &Path) -> Program {
     match nnc::compile(&text, syntax) {
         Ok((mut program, _)) => {
             let folder = path.parent().unwrap().to_path_buf();
-            let mut loader = |p: &str| std::fs::read(folder.join(p)).map_err(|e| e.to_string());
+            let mut loader = |p: &str| nnc::data::FileBytes::read(&folder.join(p)).map_err(|e| e.to_string());
             nnc::lower::files::resolve(&mut program, &mut loader).unwrap_or_else(|d| panic!("{d:?}"));
             program
         }
@@ -32,7 +32,7 @@ pub fn compile_file(path: &Path) -> Program {
 
 /// Loads a program's data, reading files relative to `folder`.
 pub fn data_in(program: &Program, folder: &Path) -> Splits {
-    let mut loader = |p: &str| std::fs::read(folder.join(p)).map_err(|e| e.to_string());
+    let mut loader = |p: &str| nnc::data::FileBytes::read(&folder.join(p)).map_err(|e| e.to_string());
     nnc::data::prepare(program, &mut loader).unwrap_or_else(|d| panic!("{d:?}"))
 }
 
