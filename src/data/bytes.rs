@@ -22,8 +22,10 @@ impl FileBytes {
         FileBytes { words: vec![0.0; len.div_ceil(WORD)], len }
     }
 
-    /// The whole file at `path`. A file that grows or shrinks while it is read is read as
-    /// far as it goes; one too large for memory is an error, as with `std::fs::read`.
+    /// The whole file at `path`, to its end, as with `std::fs::read`: a file that grows or
+    /// shrinks while it is read, and one whose size the file system does not tell (a pipe,
+    /// a file under `/proc`), are read as far as they go; one too large for memory is an
+    /// error.
     pub fn read(path: &std::path::Path) -> std::io::Result<FileBytes> {
         let mut file = std::fs::File::open(path)?;
         let size = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
@@ -43,7 +45,7 @@ impl FileBytes {
             }
         }
         bytes.len = filled;
-        // Whatever the file gained after its size was read.
+        // Whatever the file holds beyond the size it was said to have.
         let mut rest = Vec::new();
         file.read_to_end(&mut rest)?;
         if rest.is_empty() { Ok(bytes) } else { Ok(FileBytes::from([bytes.as_bytes(), &rest].concat())) }
@@ -70,7 +72,9 @@ impl FileBytes {
         Some(self.words)
     }
 
-    /// The bytes as UTF-8 text, or the error that says where they are not.
+    /// The bytes as UTF-8 text, or the error that says where they are not. The text is a
+    /// copy (words cannot become a `String`'s buffer); a CSV file's peak memory is set by
+    /// its parsed table, a `String` and a span per cell, not by this copy.
     pub fn into_text(self) -> Result<String, std::string::FromUtf8Error> {
         String::from_utf8(self.as_bytes().to_vec())
     }
@@ -118,5 +122,15 @@ mod tests {
         let read = FileBytes::read(&path).unwrap();
         assert_eq!(read.as_bytes(), b"seven b");
         assert_eq!(read.into_text().unwrap(), "seven b");
+    }
+
+    /// A file whose size the file system gives as 0 is still read to its end.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_without_a_size_is_read_to_its_end() {
+        let path = std::path::Path::new("/proc/self/status");
+        assert_eq!(std::fs::metadata(path).unwrap().len(), 0, "the case this test is for");
+        let text = FileBytes::read(path).unwrap().into_text().unwrap();
+        assert!(text.starts_with("Name:"), "{text}");
     }
 }
